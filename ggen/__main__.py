@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from ggen.cli import main
+
+main()
