@@ -1,0 +1,467 @@
+"""Which files are a task's inputs, and which are its outputs.
+
+Patterns are gitignore-style globs, anchored at the workspace directory (``package.json``
+means the workspace's own ``package.json``, not one at any depth):
+
+- ``*`` and ``?`` match within one path component, ``[abc]`` is a character class, ``\\``
+  escapes; ``**`` as a whole component matches any number of directories (``src/**``,
+  ``**/*.py``, ``a/**/b``);
+- a pattern that names a directory covers everything under it (``dist`` = ``dist/**``); a
+  trailing ``/`` matches directories only;
+- ``!pattern`` excludes what earlier patterns included (the last matching pattern decides);
+- ``//path`` starts from the project root instead of the workspace (inputs only); such files
+  are keyed ``//path`` while workspace files are keyed by their workspace-relative path;
+- a component ``..`` is never valid (``check_pattern`` says so; such a pattern matches nothing).
+
+Inputs: without ``inputs``, a task's inputs are every file under its workspace that git would
+not ignore (outside a git work tree: every file). With ``inputs``, glob patterns select among
+those same files, so ignored files (``__pycache__``, ``node_modules``) never enter a key by
+accident, while a pattern without wildcards that names an existing file selects it even when
+git ignores it. Always left out: files matching the task's ``outputs``, anything under a
+``.ggen`` or ``.git`` directory, directories themselves, and symlinks that do not lead to a
+regular file. A symlink to a regular file counts as that file (its target's contents enter the
+key, wherever it points). Workspaces nested inside another one are not excluded from it. Git
+submodules and nested repositories are not entered.
+
+``InputIndex`` lists the project's files once (one ``git ls-files`` at the root) and answers
+the queries of every task of a run from that list.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import re
+import stat
+import subprocess
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT_PREFIX = "//"
+ALWAYS_EXCLUDED = frozenset({".git", ".ggen"})
+_GLOB_CHARS = re.compile(r"[*?\[\\]")
+
+
+def check_pattern(pattern: str, *, allow_root: bool = True) -> str | None:
+    """Why ``pattern`` is not a valid input/output glob, or None when it is valid.
+
+    Outputs pass ``allow_root=False``: they are always relative to the workspace.
+    """
+    body = pattern[1:] if pattern.startswith("!") else pattern
+    if body.startswith(ROOT_PREFIX):
+        if not allow_root:
+            return "must be relative to the workspace (no leading //)"
+        body = body[len(ROOT_PREFIX) :]
+    if not body.strip("/"):
+        return "is empty"
+    if "\0" in body:
+        return "contains a NUL character"
+    if ".." in body.split("/"):
+        return 'must not contain ".." (use "//path" for a path from the project root)'
+    try:
+        re.compile(_glob_regex(_normalise(body)))
+    except re.error as exc:
+        return f"is not a valid glob ({exc})"
+    return None
+
+
+def _normalise(body: str) -> str:
+    """Strip the decorations that do not change what a pattern means."""
+    while body.startswith("./"):
+        body = body[2:]
+    return body.lstrip("/")
+
+
+def _glob_regex(body: str) -> str:
+    """A regex (for fullmatch) over relative posix paths equivalent to the anchored glob."""
+    dir_only = body.endswith("/")
+    parts = [p for p in body.rstrip("/").split("/") if p not in ("", ".")]
+    if not parts:
+        return ".+"
+    regex = ""
+    after_any_dirs = False  # the previous piece was "**/": it supplies its own "/"
+    for i, part in enumerate(parts):
+        sep = "/" if regex and not after_any_dirs else ""
+        if part == "**" and i == len(parts) - 1:
+            return regex + sep + ".+"  # everything below; the directory itself is no file
+        if part == "**":
+            regex += sep + "(?:[^/]+/)*"
+            after_any_dirs = True
+            continue
+        regex += sep + _component_regex(part)
+        after_any_dirs = False
+    # a pattern naming a directory covers everything below it
+    return regex + ("/.+" if dir_only else "(?:/.+)?")
+
+
+def _component_regex(part: str) -> str:
+    """Translate one path component: ``*``, ``?``, ``[...]`` and ``\\`` escapes."""
+    out: list[str] = []
+    i = 0
+    while i < len(part):
+        c = part[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "\\" and i + 1 < len(part):
+            i += 1
+            out.append(re.escape(part[i]))
+        elif c == "[" and (end := _class_end(part, i)) > 0:
+            inner = part[i + 1 : end]
+            negate = inner[:1] in ("!", "^")
+            if negate:
+                inner = inner[1:]
+            body = "".join(ch if ch == "-" else re.escape(ch) for ch in inner)
+            out.append(("[^/" if negate else "[") + body + "]")
+            i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+def _class_end(part: str, start: int) -> int:
+    """Index of the "]" closing the class opened at ``start``, or -1 (then "[" is literal)."""
+    i = start + 1
+    if part[i : i + 1] in ("!", "^"):
+        i += 1
+    if part[i : i + 1] == "]":  # a leading "]" is a member, not the end
+        i += 1
+    end = part.find("]", i)
+    return end
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    body: str  # normalised, relative to the workspace (or the root)
+    include: bool
+    literal: bool  # no wildcard: names one file or directory
+
+    @property
+    def prefix(self) -> str:
+        """The directory below which every match lies ("" for the whole tree)."""
+        if self.literal:
+            return self.body.rstrip("/")
+        parts = self.body.split("/")
+        fixed: list[str] = []
+        for part in parts[:-1]:
+            if _GLOB_CHARS.search(part):
+                break
+            fixed.append(part)
+        return "/".join(fixed)
+
+
+class Globs:
+    """An ordered list of anchored gitignore-style patterns; the last one that matches decides."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.patterns: tuple[_Pattern, ...] = tuple(_parse(patterns))
+        self._regexes = tuple((re.compile(_glob_regex(p.body)), p.include) for p in self.patterns)
+        self._any_negation = any(not p.include for p in self.patterns)
+        if not self._any_negation and self.patterns:
+            joined = "|".join(f"(?:{_glob_regex(p.body)})" for p in self.patterns)
+            self._union: re.Pattern[str] | None = re.compile(joined)
+        else:
+            self._union = None
+
+    def __bool__(self) -> bool:
+        return bool(self.patterns)
+
+    def match(self, path: str) -> bool:
+        """Whether the relative posix ``path`` is selected."""
+        if self._union is not None:
+            return self._union.fullmatch(path) is not None
+        for regex, include in reversed(self._regexes):
+            if regex.fullmatch(path) is not None:
+                return include
+        return False
+
+    def prefixes(self) -> list[str]:
+        """The directories (relative) to look under to find every match, none inside another."""
+        found = sorted({p.prefix for p in self.patterns if p.include})
+        kept: list[str] = []
+        for prefix in found:
+            if not any(prefix == k or prefix.startswith(k + "/") or k == "" for k in kept):
+                kept.append(prefix)
+        return kept
+
+    def literals(self) -> list[str]:
+        """The patterns that name one path exactly (no wildcard, not negated)."""
+        return [p.body.rstrip("/") for p in self.patterns if p.include and p.literal]
+
+
+def _parse(patterns: Iterable[str]) -> Iterable[_Pattern]:
+    for raw in patterns:
+        include = not raw.startswith("!")
+        body = _normalise(raw if include else raw[1:])
+        if not body.strip("/") or ".." in body.split("/") or "\0" in body:
+            continue  # invalid (see check_pattern): matches nothing
+        try:
+            re.compile(_glob_regex(body))
+        except re.error:
+            continue
+        literal = _GLOB_CHARS.search(body) is None
+        yield _Pattern(body, include, literal)
+
+
+def split_patterns(patterns: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Separate workspace-relative patterns from ``//`` root-relative ones (marker stripped)."""
+    ws: list[str] = []
+    root: list[str] = []
+    for raw in patterns:
+        neg = "!" if raw.startswith("!") else ""
+        body = raw[len(neg) :]
+        if body.startswith(ROOT_PREFIX):
+            root.append(neg + body[len(ROOT_PREFIX) :])
+        else:
+            ws.append(raw)
+    return ws, root
+
+
+def _excluded(rel: str) -> bool:
+    return any(part in ALWAYS_EXCLUDED for part in rel.split("/"))
+
+
+def _is_file(path: str) -> bool:
+    """A regular file, or a symlink leading to one."""
+    try:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            st = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode)
+
+
+class InputIndex:
+    """The project's candidate input files, listed once, answering per-task queries.
+
+    Inside a git work tree the list is ``git ls-files -co --exclude-standard`` at the project
+    root (tracked plus untracked-but-not-ignored files); elsewhere, a walk of every file.
+    """
+
+    def __init__(self, root: Path, *, warn: Callable[[str], None] | None = None) -> None:
+        self.root = Path(os.path.abspath(root))
+        listed = _git_files(self.root, warn)
+        self.uses_git = listed is not None
+        if listed is None:
+            listed = _walk_files(self.root)
+        self._paths = _clean(listed)
+        self._is_file: dict[str, bool] = {}
+        self._root_results: dict[tuple[str, ...], list[str]] = {}
+        self._changed: set[str] = set()
+        self._warn = warn
+
+    def mark_changed(self, ws_path: str) -> None:
+        """Files under ``ws_path`` may have appeared or gone (a task ran there, a restore
+        wrote there): list that directory again before the next query that reaches it.
+
+        The listing is taken when the first task of a run asks, before any task ran; without
+        this, files an earlier task of the same run created would be missing from the keys of
+        later tasks, and the next run, seeing them, would compute other keys."""
+        self._changed.add("" if ws_path in ("", ".") else ws_path.strip("/"))
+
+    def _refresh(self, prefix: str) -> None:
+        """Re-list the changed directories that overlap ``prefix``."""
+        stale = [d for d in self._changed if _overlaps(d, prefix)]
+        for d in stale:
+            self._changed.discard(d)
+            if d == "":
+                listed = _git_files(self.root, None) if self.uses_git else None
+                self._paths = _clean(listed if listed is not None else _walk_files(self.root))
+            else:
+                listed = _git_files(self.root, None, d) if self.uses_git else None
+                if listed is None:
+                    listed = list(_walk(str(self.root / d), d))
+                # everything below d sorts between "d/" and "d0" ("0" follows "/")
+                lo = bisect.bisect_left(self._paths, d + "/")
+                hi = bisect.bisect_left(self._paths, d + "0")
+                self._paths[lo:hi] = _clean(p for p in listed if p.startswith(d + "/"))
+            self._is_file = {k: v for k, v in self._is_file.items() if not _overlaps(d, k)}
+            self._root_results.clear()
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def under(self, prefix: str) -> list[str]:
+        """Listed root-relative paths equal to ``prefix`` or below it ("" for all)."""
+        if self._changed:
+            self._refresh(prefix)
+        if not prefix:
+            return self._paths
+        paths = self._paths
+        out: list[str] = []
+        exact = bisect.bisect_left(paths, prefix)
+        if exact < len(paths) and paths[exact] == prefix:
+            out.append(prefix)
+        start = prefix + "/"
+        lo = bisect.bisect_left(paths, start)
+        hi = bisect.bisect_left(paths, prefix + "0")  # "0" is the character after "/"
+        out.extend(paths[lo:hi])
+        return out
+
+    def is_file(self, rel: str) -> bool:
+        """Whether the root-relative ``rel`` is (now) a regular file or a symlink to one."""
+        known = self._is_file.get(rel)
+        if known is None:
+            known = self._is_file[rel] = _is_file(os.path.join(self.root, rel))
+        return known
+
+    def task_inputs(
+        self, ws_path: str, inputs: Sequence[str] | None, outputs: Sequence[str]
+    ) -> list[tuple[str, Path]]:
+        """Sorted (key path, absolute path) pairs of a task's input files (see module doc)."""
+        ws = "" if ws_path in ("", ".") else ws_path.strip("/")
+        ws_prefix = ws + "/" if ws else ""
+        out_globs = Globs(p for p in outputs if not p.lstrip("!").startswith(ROOT_PREFIX))
+        found: dict[str, str] = {}  # root-relative path -> key
+
+        def keep(rel: str) -> bool:
+            if not rel.startswith(ws_prefix):
+                return True
+            return not (out_globs and out_globs.match(rel[len(ws_prefix) :]))
+
+        if inputs is None:
+            for rel in self.under(ws):
+                if keep(rel) and self.is_file(rel):
+                    found[rel] = rel[len(ws_prefix) :]
+        else:
+            ws_patterns, root_patterns = split_patterns(inputs)
+            for rel in self._select(Globs(ws_patterns), ws):
+                if keep(rel):
+                    found[rel] = rel[len(ws_prefix) :]
+            if root_patterns:
+                key = tuple(root_patterns)
+                selected = self._root_results.get(key)
+                if selected is None:
+                    selected = self._root_results[key] = self._select(Globs(root_patterns), "")
+                for rel in selected:
+                    if rel not in found and keep(rel):
+                        found[rel] = ROOT_PREFIX + rel
+        pairs = [(key, self.root / rel) for rel, key in found.items()]
+        pairs.sort()
+        return pairs
+
+    def _select(self, globs: Globs, base: str) -> list[str]:
+        """Root-relative files under ``base`` selected by ``globs`` (relative to ``base``)."""
+        if not globs:
+            return []
+        base_prefix = base + "/" if base else ""
+        candidates: set[str] = set()
+        for prefix in globs.prefixes():
+            candidates.update(self.under(base_prefix + prefix if prefix else base))
+        for literal in globs.literals():
+            rel = base_prefix + literal
+            if not _excluded(rel) and self.is_file(rel):
+                candidates.add(rel)
+        return [
+            rel for rel in candidates if globs.match(rel[len(base_prefix) :]) and self.is_file(rel)
+        ]
+
+
+def task_inputs(
+    root: Path,
+    ws_path: str,
+    inputs: Sequence[str] | None,
+    outputs: Sequence[str],
+    index: InputIndex | None = None,
+) -> list[tuple[str, Path]]:
+    """Sorted (key path, absolute path) pairs of the input files of one task.
+
+    ``ws_path`` is the workspace's path relative to ``root`` ("." for the root). Pass an
+    ``InputIndex`` built once per run when asking for many tasks; without one, the project is
+    listed for this call alone.
+    """
+    if index is None:
+        index = InputIndex(root)
+    return index.task_inputs(ws_path, inputs, outputs)
+
+
+def output_files(ws_dir: Path, outputs: Sequence[str]) -> list[str]:
+    """Sorted workspace-relative paths of the existing files and symlinks matched by
+    ``outputs`` (symlinked directories are reported as symlinks, not entered)."""
+    globs = Globs(p for p in outputs if not p.lstrip("!").startswith(ROOT_PREFIX))
+    if not globs:
+        return []
+    base = os.path.abspath(ws_dir)
+    found: set[str] = set()
+    for prefix in globs.prefixes():
+        if _excluded(prefix):
+            continue
+        start = os.path.join(base, prefix) if prefix else base
+        try:
+            st = os.lstat(start)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            for rel in _walk(start, prefix):
+                if globs.match(rel):
+                    found.add(rel)
+        elif (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) and globs.match(prefix):
+            found.add(prefix)
+    return sorted(found)
+
+
+def _walk(top: str, rel_top: str) -> Iterable[str]:
+    """Relative paths of the files and symlinks below ``top``, without entering symlinked
+    directories, ``.git`` or ``.ggen``."""
+    stack = [(top, rel_top)]
+    while stack:
+        path, rel = stack.pop()
+        try:
+            entries = list(os.scandir(path))
+        except OSError:
+            continue
+        for entry in entries:
+            child = f"{rel}/{entry.name}" if rel else entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name not in ALWAYS_EXCLUDED:
+                        stack.append((entry.path, child))
+                elif entry.is_file(follow_symlinks=False) or entry.is_symlink():
+                    yield child
+            except OSError:
+                continue
+
+
+def _walk_files(root: Path) -> list[str]:
+    return list(_walk(str(root), ""))
+
+
+def _clean(listed: Iterable[str]) -> list[str]:
+    return sorted({p for p in listed if p and not p.endswith("/") and not _excluded(p)})
+
+
+def _overlaps(a: str, b: str) -> bool:
+    """Whether the directories ``a`` and ``b`` (root-relative, "" = root) share files."""
+    return not a or not b or a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def _git_files(
+    root: Path, warn: Callable[[str], None] | None, below: str | None = None
+) -> list[str] | None:
+    """Paths git would not ignore under ``root`` (or only ``below`` it), relative to ``root``;
+    None outside a work tree."""
+    try:
+        done = subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z",
+             *(["--", below] if below else [])],
+            cwd=root,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            check=False,
+        )
+    except OSError:
+        done = None
+    if done is not None and done.returncode == 0:
+        return os.fsdecode(done.stdout).split("\0")
+    if warn is not None and _inside_git_dir(root):
+        reason = "git not found" if done is None else os.fsdecode(done.stderr).strip()
+        warn(f"cannot list files with git ({reason}); every file counts as an input")
+    return None
+
+
+def _inside_git_dir(root: Path) -> bool:
+    return any((d / ".git").exists() for d in (root, *root.parents))

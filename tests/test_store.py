@@ -1,0 +1,614 @@
+"""The local content-addressed store (ggen.cache.store)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+import xxhash
+
+from ggen.cache.digest import DigestMemo
+from ggen.cache.store import (
+    CorruptEntry,
+    Manifest,
+    OutputEntry,
+    ProblemKind,
+    RestoreResult,
+    Store,
+    SymlinkEntry,
+    UnsafeEntry,
+    default_cache_dir,
+)
+
+KEY_A = "a" * 32
+KEY_B = "b" * 32
+KEY_C = "c" * 32
+OLD_NS = 946684800 * 1_000_000_000  # 2000-01-01
+TESTS = Path(__file__).resolve().parent
+
+
+class Warnings(list[str]):
+    """Collects the store's warnings."""
+
+
+def _store(tmp_path: Path, **kwargs: int) -> tuple[Store, Warnings]:
+    warnings = Warnings()
+    return Store(tmp_path / "store", warn=warnings.append, **kwargs), warnings
+
+
+def _write(path: Path, data: bytes, mode: int = 0o644) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    path.chmod(mode)
+    return path
+
+
+def _workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    _write(ws / "dist/app.js", b"console.log('app')\n")
+    _write(ws / "dist/bin/run", b"#!/bin/sh\necho run\n", 0o755)
+    _write(ws / "dist/empty.txt", b"")
+    os.symlink("app.js", ws / "dist/link.js")
+    os.symlink("../src", ws / "dist/srclink")
+    _write(ws / "src/main.ts", b"main")
+    return ws
+
+
+def _snapshot(root: Path) -> dict[str, tuple[str, int | str]]:
+    """Every file and symlink below ``root``: (kind, mode or target) and contents digest."""
+    found: dict[str, tuple[str, int | str]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            path = os.path.join(dirpath, name)
+            rel = os.path.relpath(path, root)
+            if os.path.islink(path):
+                found[rel] = ("link", os.readlink(path))
+            else:
+                data = Path(path).read_bytes()
+                found[rel] = (xxhash.xxh3_128_hexdigest(data), os.stat(path).st_mode & 0o777)
+    return found
+
+
+def _save(
+    store: Store, ws: Path, key: str = KEY_A, outputs: tuple[str, ...] = ("dist",)
+) -> Manifest:
+    manifest = store.save(
+        key,
+        workspace="web",
+        phase="build",
+        ws_dir=ws,
+        outputs=outputs,
+        log=b"building...\ndone\n",
+        exit_code=0,
+        duration_ms=1234,
+    )
+    assert manifest is not None
+    return manifest
+
+
+def test_save_and_restore_round_trip(tmp_path: Path) -> None:
+    store, warnings = _store(tmp_path)
+    ws = _workspace(tmp_path)
+    before = _snapshot(ws / "dist")
+    manifest = _save(store, ws)
+    assert [o.path for o in manifest.outputs] == ["dist/app.js", "dist/bin/run", "dist/empty.txt"]
+    assert manifest.symlinks == (
+        SymlinkEntry("dist/link.js", "app.js"),
+        SymlinkEntry("dist/srclink", "../src"),
+    )
+    assert store.lookup(KEY_A) == manifest
+    assert store.read_log(manifest) == b"building...\ndone\n"
+
+    shutil.rmtree(ws / "dist")
+    result = store.restore(manifest, ws)
+    assert result == RestoreResult(written=5, unchanged=0)
+    assert _snapshot(ws / "dist") == before
+    assert (ws / "dist/bin/run").stat().st_mode & 0o777 == 0o755
+    assert warnings == []
+
+
+def test_restore_into_another_checkout(tmp_path: Path) -> None:
+    store, _ = _store(tmp_path)
+    manifest = _save(store, _workspace(tmp_path))
+    other = tmp_path / "elsewhere/ws"
+    assert store.restore(manifest, other).written == 5
+    assert (other / "dist/app.js").read_bytes() == b"console.log('app')\n"
+    assert os.readlink(other / "dist/link.js") == "app.js"
+
+
+def test_matching_outputs_are_not_rewritten(tmp_path: Path) -> None:
+    store, _ = _store(tmp_path)
+    ws = _workspace(tmp_path)
+    manifest = _save(store, ws)
+    stamps = {p: (os.lstat(p).st_ino, os.lstat(p).st_mtime_ns) for p in (ws / "dist").rglob("*")}
+    assert store.restore(manifest, ws) == RestoreResult(written=0, unchanged=5)
+    memo = DigestMemo(None)
+    assert store.restore(manifest, ws, memo=memo) == RestoreResult(written=0, unchanged=5)
+    assert stamps == {
+        p: (os.lstat(p).st_ino, os.lstat(p).st_mtime_ns) for p in (ws / "dist").rglob("*")
+    }
+
+
+def test_restored_files_get_fresh_mtime(tmp_path: Path) -> None:
+    store, _ = _store(tmp_path)
+    ws = _workspace(tmp_path)
+    os.utime(ws / "dist/app.js", ns=(OLD_NS, OLD_NS))
+    manifest = _save(store, ws)
+    (ws / "dist/app.js").write_bytes(b"changed!")
+    (ws / "dist/bin/run").chmod(0o644)  # same contents, lost its executable bit
+    started = time.time_ns() - 1_000_000_000
+    result = store.restore(manifest, ws)
+    assert result == RestoreResult(written=2, unchanged=3)
+    assert (ws / "dist/app.js").read_bytes() == b"console.log('app')\n"
+    assert os.stat(ws / "dist/app.js").st_mtime_ns > started
+    assert (ws / "dist/bin/run").stat().st_mode & 0o777 == 0o755
+    assert not [p for p in (ws / "dist").rglob(".ggen-*")]
+
+
+def test_restore_replaces_what_stands_in_the_way(tmp_path: Path) -> None:
+    store, _ = _store(tmp_path)
+    ws = tmp_path / "ws"
+    _write(ws / "out/a.txt", b"a")
+    _write(ws / "out/b/c.txt", b"c")
+    manifest = _save(store, ws, outputs=("out",))
+    shutil.rmtree(ws / "out")
+    _write(ws / "out/a.txt/inner", b"a directory where a file belongs")
+    _write(ws / "out/b", b"a file where a directory belongs")
+    assert store.restore(manifest, ws).written == 2
+    assert (ws / "out/a.txt").read_bytes() == b"a"
+    assert (ws / "out/b/c.txt").read_bytes() == b"c"
+
+
+def test_output_symlink_replacing_file_is_not_followed(tmp_path: Path) -> None:
+    store, _ = _store(tmp_path)
+    ws = tmp_path / "ws"
+    _write(ws / "out/a.txt", b"a")
+    manifest = _save(store, ws, outputs=("out",))
+    victim = _write(tmp_path / "victim.txt", b"precious")
+    (ws / "out/a.txt").unlink()
+    os.symlink(victim, ws / "out/a.txt")
+    assert store.restore(manifest, ws).written == 1
+    assert victim.read_bytes() == b"precious"
+    assert not (ws / "out/a.txt").is_symlink()
+
+
+def test_blobs_are_deduplicated(tmp_path: Path) -> None:
+    store, _ = _store(tmp_path)
+    ws = tmp_path / "ws"
+    _write(ws / "a/x.txt", b"same")
+    _write(ws / "b/y.txt", b"same")
+    _save(store, ws, KEY_A, ("a",))
+    _save(store, ws, KEY_B, ("b",))
+    stats = store.stats()
+    assert (stats.entries, stats.blobs) == (2, 2)  # one contents blob, one log blob
+
+
+def test_corrupt_blob_is_detected_and_removed(tmp_path: Path) -> None:
+    store, warnings = _store(tmp_path)
+    ws = _workspace(tmp_path)
+    manifest = _save(store, ws)
+    app = next(o for o in manifest.outputs if o.path == "dist/app.js")
+    blob = store.blob_path(app.digest)
+    blob.write_bytes(b"X" * app.size)  # same size, wrong contents
+    (ws / "dist/app.js").write_bytes(b"local edit")
+    (ws / "dist/empty.txt").write_bytes(b"also edited")
+    with pytest.raises(CorruptEntry, match=f"blob {app.digest} is corrupt"):
+        store.restore(manifest, ws)
+    assert not blob.exists()
+    assert store.lookup(KEY_A) is None
+    assert warnings == []  # the exception is the report; the caller shows it
+    # nothing was replaced and no temp file is left
+    assert (ws / "dist/app.js").read_bytes() == b"local edit"
+    assert (ws / "dist/empty.txt").read_bytes() == b"also edited"
+    assert not [p for p in ws.rglob(".ggen-*")]
+
+
+def test_missing_blob_is_a_miss(tmp_path: Path) -> None:
+    store, _ = _store(tmp_path)
+    ws = _workspace(tmp_path)
+    manifest = _save(store, ws)
+    store.blob_path(manifest.outputs[0].digest).unlink()
+    shutil.rmtree(ws / "dist")
+    with pytest.raises(CorruptEntry, match="missing"):
+        store.restore(manifest, ws)
+    assert store.lookup(KEY_A) is None
+
+
+def test_corrupt_log_is_detected(tmp_path: Path) -> None:
+    store, warnings = _store(tmp_path)
+    manifest = _save(store, _workspace(tmp_path))
+    store.blob_path(manifest.log_digest).write_bytes(b"truncat")
+    with pytest.raises(CorruptEntry, match="corrupt"):
+        store.read_log(manifest)
+    assert not store.blob_path(manifest.log_digest).exists()
+    assert store.lookup(KEY_A) is None
+    assert warnings == []
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[: len(data) // 2],  # truncated
+        lambda data: b"",
+        lambda data: b"\x00\x01 not json",
+        lambda data: data.replace(b'"size":', b'"size":-', 1),
+        lambda data: orjson.dumps({**orjson.loads(data), "version": 7}),
+        lambda data: orjson.dumps({**orjson.loads(data), "key": KEY_B}),
+        lambda data: orjson.dumps({**orjson.loads(data), "exit_code": True}),
+        lambda data: orjson.dumps({**orjson.loads(data), "log_digest": "zz"}),
+        lambda data: orjson.dumps({**orjson.loads(data), "outputs": [{"path": "x"}]}),
+        lambda data: orjson.dumps([1, 2]),
+    ],
+)
+def test_bad_manifest_is_detected_removed_and_reported(tmp_path: Path, damage: object) -> None:
+    store, warnings = _store(tmp_path)
+    _save(store, _workspace(tmp_path))
+    path = store.manifest_path(KEY_A)
+    assert callable(damage)
+    path.write_bytes(damage(path.read_bytes()))
+    assert store.lookup(KEY_A) is None
+    assert not path.exists()
+    assert len(warnings) == 1 and KEY_A in warnings[0]
+
+
+def _manifest(
+    outputs: tuple[OutputEntry, ...] = (), symlinks: tuple[SymlinkEntry, ...] = ()
+) -> Manifest:
+    return Manifest(
+        key=KEY_A,
+        workspace="web",
+        phase="build",
+        outputs=outputs,
+        symlinks=symlinks,
+        exit_code=0,
+        log_digest="0" * 32,
+        duration_ms=1,
+        created_ms=1,
+    )
+
+
+UNSAFE = [
+    _manifest(outputs=(OutputEntry("/tmp/evil", "0" * 32, 1, 0o644),)),
+    _manifest(outputs=(OutputEntry("../evil", "0" * 32, 1, 0o644),)),
+    _manifest(outputs=(OutputEntry("a/../../evil", "0" * 32, 1, 0o644),)),
+    _manifest(outputs=(OutputEntry(".git/hooks/pre-commit", "0" * 32, 1, 0o755),)),
+    _manifest(outputs=(OutputEntry("a//b", "0" * 32, 1, 0o644),)),
+    _manifest(outputs=(OutputEntry("x", "0" * 32, 1, 0o644), OutputEntry("x", "0" * 32, 1, 0))),
+    _manifest(symlinks=(SymlinkEntry("link", "/etc/passwd"),)),
+    _manifest(symlinks=(SymlinkEntry("link", "../outside"),)),
+    _manifest(symlinks=(SymlinkEntry("a/link", "../../outside"),)),
+    _manifest(symlinks=(SymlinkEntry("link", "sub/../../outside"),)),
+    _manifest(
+        outputs=(OutputEntry("d/x", "0" * 32, 1, 0o644),), symlinks=(SymlinkEntry("d", "."),)
+    ),
+]
+
+
+@pytest.mark.parametrize("manifest", UNSAFE)
+def test_unsafe_manifest_is_refused_before_writing(tmp_path: Path, manifest: Manifest) -> None:
+    store, _ = _store(tmp_path)
+    ws = tmp_path / "deep/ws"
+    ws.mkdir(parents=True)
+    digest = store.put_blob_bytes(b"x")
+    safe = OutputEntry("first.txt", digest, 1, 0o644)  # listed first, must not be written
+    bad = Manifest(**{**manifest.__dict__, "outputs": (safe, *manifest.outputs)})
+    with pytest.raises(UnsafeEntry):
+        store.restore(bad, ws)
+    assert list((tmp_path / "deep").rglob("*")) == [ws]
+    with pytest.raises(UnsafeEntry):
+        Manifest.from_bytes(bad.to_bytes())
+
+
+def test_unsafe_manifest_on_disk_is_removed(tmp_path: Path) -> None:
+    store, warnings = _store(tmp_path)
+    _save(store, _workspace(tmp_path))
+    path = store.manifest_path(KEY_A)
+    raw = orjson.loads(path.read_bytes())
+    raw["outputs"][0]["path"] = "../../etc/cron.d/evil"
+    path.write_bytes(orjson.dumps(raw))
+    assert store.lookup(KEY_A) is None
+    assert not path.exists()
+    assert "unsafe" in warnings[0]
+
+
+def test_restore_refuses_path_through_symlink_leaving_workspace(tmp_path: Path) -> None:
+    store, _ = _store(tmp_path)
+    src = tmp_path / "src-ws"
+    _write(src / "ok.txt", b"ok")
+    _write(src / "sub/evil.txt", b"evil")
+    manifest = _save(store, src, outputs=("ok.txt", "sub"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    os.symlink(outside, ws / "sub")
+    with pytest.raises(UnsafeEntry):
+        store.restore(manifest, ws)
+    assert list(outside.iterdir()) == []
+    assert not (ws / "ok.txt").exists()
+    # a symlinked directory that stays inside the workspace is fine
+    (ws / "sub").unlink()
+    (ws / "real").mkdir()
+    os.symlink("real", ws / "sub")
+    assert store.restore(manifest, ws).written == 2
+    assert (ws / "real/evil.txt").read_bytes() == b"evil"
+
+
+def test_absolute_symlink_inside_workspace_is_stored_relative(tmp_path: Path) -> None:
+    store, _ = _store(tmp_path)
+    ws = tmp_path / "ws"
+    _write(ws / "lib/a.so", b"elf")
+    os.symlink(ws / "lib/a.so", ws / "lib/current.so")
+    manifest = _save(store, ws, outputs=("lib",))
+    assert manifest.symlinks == (SymlinkEntry("lib/current.so", "a.so"),)
+    assert store.restore(manifest, ws) == RestoreResult(written=1, unchanged=1)
+    assert os.readlink(ws / "lib/current.so") == "a.so"
+
+
+def test_output_symlink_leaving_workspace_is_not_cached(tmp_path: Path) -> None:
+    store, warnings = _store(tmp_path)
+    ws = tmp_path / "ws"
+    _write(ws / "dist/a.txt", b"a")
+    os.symlink("/etc/hostname", ws / "dist/host")
+    assert (
+        store.save(
+            KEY_A,
+            workspace="web",
+            phase="build",
+            ws_dir=ws,
+            outputs=["dist"],
+            log=b"",
+            exit_code=0,
+            duration_ms=1,
+        )
+        is None
+    )
+    assert len(warnings) == 1 and "outside the workspace" in warnings[0]
+    assert store.lookup(KEY_A) is None
+
+
+def test_unwritable_store_warns_once_and_returns_none(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("in the way")
+    warnings = Warnings()
+    store = Store(blocker / "store", warn=warnings.append)
+    ws = _workspace(tmp_path)
+    for key in (KEY_A, KEY_B):
+        assert (
+            store.save(
+                key,
+                workspace="web",
+                phase="build",
+                ws_dir=ws,
+                outputs=["dist"],
+                log=b"log",
+                exit_code=0,
+                duration_ms=1,
+            )
+            is None
+        )
+    assert len(warnings) == 1 and "cannot save web:build" in warnings[0]
+    assert store.lookup(KEY_A) is None
+    assert blocker.read_text() == "in the way"
+
+
+def test_lookup_of_missing_key(tmp_path: Path) -> None:
+    store, warnings = _store(tmp_path)
+    assert store.lookup(KEY_A) is None
+    assert warnings == []
+    with pytest.raises(ValueError):
+        store.lookup("../../etc/passwd")
+
+
+def _save_sized(store: Store, tmp_path: Path, key: str, size: int) -> Manifest:
+    ws = tmp_path / f"ws-{key[0]}"
+    _write(ws / "out/blob.bin", key.encode() * (size // 32))
+    return _save(store, ws, key, ("out",))
+
+
+def test_prune_evicts_least_recently_used(tmp_path: Path) -> None:
+    store, _ = _store(tmp_path)
+    a = _save_sized(store, tmp_path, KEY_A, 10_000)
+    b = _save_sized(store, tmp_path, KEY_B, 10_000)
+    _save_sized(store, tmp_path, KEY_C, 10_000)
+    assert store.lookup(KEY_A) is not None  # A is now the most recently used
+    total = store.stats().total_bytes
+    freed = store.prune(total - 5_000)
+    assert store.lookup(KEY_B) is None
+    assert store.lookup(KEY_A) is not None and store.lookup(KEY_C) is not None
+    assert not store.has_blob(b.outputs[0].digest)
+    assert store.has_blob(a.outputs[0].digest)
+    assert freed >= 10_000
+    assert store.stats().total_bytes == total - freed
+    assert store.verify().ok
+
+
+def test_prune_removes_unreferenced_blobs_only(tmp_path: Path) -> None:
+    store, _ = _store(tmp_path)
+    manifest = _save(store, _workspace(tmp_path))
+    orphan = store.put_blob_bytes(b"nobody needs me")
+    assert store.prune() == len(b"nobody needs me")
+    assert not store.has_blob(orphan)
+    assert all(store.has_blob(d) for d in manifest.digests())
+
+
+def test_max_size_is_enforced_after_save(tmp_path: Path) -> None:
+    store, _ = _store(tmp_path, max_size=30_000)
+    keys = [c * 32 for c in "0123456789"]
+    for key in keys:
+        _save_sized(store, tmp_path, key, 8_000)
+        assert store.stats().total_bytes <= 30_000
+    assert store.lookup(keys[-1]) is not None
+    assert store.lookup(keys[0]) is None
+    assert store.verify().ok
+
+
+def test_verify_finds_and_repairs(tmp_path: Path) -> None:
+    store, _ = _store(tmp_path)
+    ws = _workspace(tmp_path)
+    a = _save(store, ws, KEY_A)
+    _write(ws / "other/x.txt", b"x")
+    _save(store, ws, KEY_B, ("other",))
+    assert store.verify().ok
+    store.blob_path(a.outputs[0].digest).write_bytes(b"rotten")
+    store.manifest_path(KEY_C).parent.mkdir(parents=True, exist_ok=True)
+    store.manifest_path(KEY_C).write_bytes(b"{")
+    report = store.verify()
+    kinds = sorted(p.kind.name for p in report.problems)
+    assert kinds == ["BAD_MANIFEST", "CORRUPT_BLOB", "MISSING_BLOB"]
+    assert (report.entries, report.removed) == (3, 0)
+    repaired = store.verify(repair=True)
+    assert repaired.removed == 3
+    after = store.verify()
+    assert after.ok and after.entries == 1
+    assert store.lookup(KEY_B) is not None
+    assert {p.kind for p in repaired.problems} == {
+        ProblemKind.BAD_MANIFEST,
+        ProblemKind.CORRUPT_BLOB,
+        ProblemKind.MISSING_BLOB,
+    }
+
+
+def test_clear_and_stats(tmp_path: Path) -> None:
+    store, _ = _store(tmp_path)
+    _save(store, _workspace(tmp_path))
+    stats = store.stats()
+    assert stats.entries == 1 and stats.blobs == 4 and stats.total_bytes > 0
+    store.clear()
+    assert store.stats().entries == store.stats().blobs == store.stats().total_bytes == 0
+    assert store.lookup(KEY_A) is None
+    _save(store, _workspace(tmp_path / "again"))
+    assert store.stats().entries == 1
+
+
+def test_blob_and_manifest_api_for_remote(tmp_path: Path) -> None:
+    store, _ = _store(tmp_path)
+    source, _ = _store(tmp_path / "other")
+    manifest = _save(source, _workspace(tmp_path))
+    data = source.manifest_bytes(KEY_A)
+    assert data is not None and Manifest.from_bytes(data) == manifest
+    assert store.manifest_bytes(KEY_A) is None
+    with pytest.raises(CorruptEntry, match="absent blobs"):
+        store.put_manifest_bytes(KEY_A, data)
+    for digest in manifest.digests():
+        assert store.put_blob_file(source.blob_path(digest)) == digest
+        assert store.has_blob(digest)
+    with pytest.raises(CorruptEntry):
+        store.put_manifest_bytes(KEY_B, data)
+    with pytest.raises(CorruptEntry):
+        store.put_manifest_bytes(KEY_A, data[:-3])
+    store.put_manifest_bytes(KEY_A, data)
+    assert store.lookup(KEY_A) == manifest
+    assert store.put_blob_bytes(b"abc") == xxhash.xxh3_128_hexdigest(b"abc")
+    assert store.blob_path(xxhash.xxh3_128_hexdigest(b"abc")).read_bytes() == b"abc"
+
+
+def test_manifest_round_trip() -> None:
+    manifest = _manifest(
+        outputs=(OutputEntry("dist/a.js", "1" * 32, 10, 0o755),),
+        symlinks=(SymlinkEntry("dist/b.js", "a.js"),),
+    )
+    assert Manifest.from_bytes(manifest.to_bytes()) == manifest
+
+
+def test_default_cache_dir() -> None:
+    assert default_cache_dir().name == "ggen"
+    assert default_cache_dir().is_absolute()
+
+
+def _hammer(root: str, worker: int, rounds: int) -> int:
+    """Save, look up and restore entries sharing blobs with the other workers'."""
+    store = Store(Path(root), warn=lambda message: None)
+    ws = Path(root).parent / f"ws-{worker}"
+    done = 0
+    for i in range(rounds):
+        _write(ws / "out/shared.txt", b"shared by everyone")
+        _write(ws / "out/mine.txt", f"round {i % 5}".encode())
+        key = xxhash.xxh3_128_hexdigest(f"{worker % 2}-{i}".encode())
+        saved = store.save(
+            key,
+            workspace="w",
+            phase="build",
+            ws_dir=ws,
+            outputs=["out"],
+            log=b"log",
+            exit_code=0,
+            duration_ms=1,
+        )
+        found = store.lookup(key)
+        if saved is not None and found is not None:
+            store.restore(found, ws)
+            done += 1
+    return done
+
+
+def _spawn(call: str) -> subprocess.Popen[str]:
+    """Run ``test_store.<call>`` in a fresh Python process; it prints the result."""
+    code = f"import test_store; print(test_store.{call})"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS.parent)])}
+    return subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True
+    )
+
+
+def _results(procs: list[subprocess.Popen[str]]) -> list[str]:
+    outs = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0
+        outs.append(out.strip())
+    return outs
+
+
+def test_concurrent_saves_from_processes(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    procs = [_spawn(f"_hammer({str(root)!r}, {w}, 25)") for w in range(4)]
+    assert _results(procs) == ["25", "25", "25", "25"]
+    store = Store(root)
+    report = store.verify()
+    assert report.ok, report.problems
+    assert report.entries == 50
+    assert list((root / "tmp").iterdir()) == []
+
+
+def _prune_loop(root: str, rounds: int) -> int:
+    store = Store(Path(root), warn=lambda message: None)
+    return sum(store.prune(0) for _ in range(rounds))
+
+
+def test_concurrent_prune_turns_restores_into_misses(tmp_path: Path) -> None:
+    store, _ = _store(tmp_path)
+    ws = tmp_path / "ws"
+    _write(ws / "out/big.bin", os.urandom(2_000_000))
+    outcomes = {"restored": 0, "miss": 0}
+    pruner = _spawn(f"_prune_loop({str(store.root)!r}, 200)")
+    while pruner.poll() is None:
+        manifest = store.save(
+            KEY_A,
+            workspace="w",
+            phase="build",
+            ws_dir=ws,
+            outputs=["out"],
+            log=b"log",
+            exit_code=0,
+            duration_ms=1,
+        )
+        if manifest is None:
+            continue
+        (ws / "out/big.bin").unlink()
+        try:
+            store.restore(manifest, ws)
+            outcomes["restored"] += 1
+            data = (ws / "out/big.bin").read_bytes()
+            assert xxhash.xxh3_128_hexdigest(data) == manifest.outputs[0].digest
+        except CorruptEntry:
+            outcomes["miss"] += 1
+            _write(ws / "out/big.bin", os.urandom(2_000_000))
+    _results([pruner])
+    assert outcomes["restored"] + outcomes["miss"] > 0
