@@ -446,8 +446,14 @@ def _git_files(
     None outside a work tree."""
     try:
         done = subprocess.run(
-            ["git", "ls-files", "-co", "--exclude-standard", "-z",
-             *(["--", below] if below else [])],
+            [
+                "git",
+                "ls-files",
+                "-co",
+                "--exclude-standard",
+                "-z",
+                *(["--", below] if below else []),
+            ],
             cwd=root,
             stdin=subprocess.DEVNULL,
             capture_output=True,
