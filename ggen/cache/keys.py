@@ -1,0 +1,208 @@
+"""Task keys: a canonical, length-prefixed encoding of everything a task's result depends on,
+digested with xxh3-128; and ``explain``, which says why two recipes give different keys.
+
+A ``Recipe`` is the key's pre-image kept as data, so that ``ggen explain`` can compare the last
+recorded one with today's field by field. Absolute paths never enter it: a second checkout at
+another path, or another machine, gets the same keys.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import xxhash
+
+KEY_FORMAT = 1
+UNSET = "\x00unset"  # the value of an env_inputs variable that is not set
+
+_LEN = struct.Struct(">Q")
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file as it enters a key."""
+
+    path: str  # workspace-relative posix path, or "//path" from the project root
+    digest: str
+    executable: bool
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything a task key is computed from."""
+
+    phase: str
+    workspace_path: str
+    commands: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]  # sorted; env_inputs included (UNSET when not set)
+    outputs: tuple[str, ...]
+    inputs: tuple[InputFile, ...]  # sorted by path
+    upstream: tuple[tuple[str, str], ...]  # sorted (task id, key)
+    format: int = KEY_FORMAT
+
+    def encode(self) -> bytes:
+        """The canonical byte encoding: every field and item length-prefixed, so no two
+        different recipes share an encoding."""
+        out = bytearray()
+
+        def put(value: str | bytes) -> None:
+            data = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
+            out.extend(_LEN.pack(len(data)))
+            out.extend(data)
+
+        def put_list(items: Sequence[str]) -> None:
+            out.extend(_LEN.pack(len(items)))
+            for item in items:
+                put(item)
+
+        put(f"ggen-key-v{self.format}")
+        put(self.phase)
+        put(self.workspace_path)
+        put_list(self.commands)
+        put_list([x for pair in self.env for x in pair])
+        put_list(self.outputs)
+        out.extend(_LEN.pack(len(self.inputs)))
+        for f in self.inputs:
+            put(f.path)
+            put(f.digest)
+            put(b"x" if f.executable else b"-")
+        put_list([x for pair in self.upstream for x in pair])
+        return bytes(out)
+
+    def key(self) -> str:
+        """The task key: xxh3-128 of the encoding, 32 hex characters."""
+        return xxhash.xxh3_128_hexdigest(self.encode())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "phase": self.phase,
+            "workspace_path": self.workspace_path,
+            "commands": list(self.commands),
+            "env": [list(p) for p in self.env],
+            "outputs": list(self.outputs),
+            "inputs": [[f.path, f.digest, f.executable] for f in self.inputs],
+            "upstream": [list(p) for p in self.upstream],
+        }
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> Recipe:
+        """The inverse of ``to_json``; raises ValueError on anything malformed."""
+        try:
+            return Recipe(
+                format=int(data["format"]),
+                phase=str(data["phase"]),
+                workspace_path=str(data["workspace_path"]),
+                commands=tuple(str(c) for c in data["commands"]),
+                env=tuple((str(k), str(v)) for k, v in data["env"]),
+                outputs=tuple(str(o) for o in data["outputs"]),
+                inputs=tuple(InputFile(str(p), str(d), bool(x)) for p, d, x in data["inputs"]),
+                upstream=tuple((str(t), str(k)) for t, k in data["upstream"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed key recipe: {exc}") from exc
+
+
+def resolved_env(
+    base: Iterable[tuple[str, str]],
+    phase_env: Iterable[tuple[str, str]],
+    env_inputs: Iterable[str],
+    environ: Mapping[str, str] = os.environ,
+) -> tuple[tuple[str, str], ...]:
+    """The environment that enters a key: [env], the workspace's, the phase's, and the outside
+    values of ``env_inputs`` (``UNSET`` when absent), sorted by name."""
+    env = dict(base)
+    env.update(phase_env)
+    for name in env_inputs:
+        env[name] = environ.get(name, UNSET)
+    return tuple(sorted(env.items()))
+
+
+class Reason(enum.Enum):
+    """Why a task would run."""
+
+    NEVER_RUN = "never run"
+    FORMAT = "key format changed"
+    PHASE = "phase renamed"
+    WORKSPACE_MOVED = "workspace moved"
+    COMMANDS = "commands changed"
+    ENV = "environment changed"
+    OUTPUTS = "outputs changed"
+    INPUT_ADDED = "input added"
+    INPUT_REMOVED = "input removed"
+    INPUT_CHANGED = "input changed"
+    MODE_CHANGED = "executable bit changed"
+    UPSTREAM = "upstream task changed"
+    NOT_IN_CACHE = "same key, but no entry in the cache"
+    CACHE_OFF = "caching is off for this task"
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One reason, with what it concerns (a path, a variable, a task id)."""
+
+    reason: Reason
+    subject: str = ""
+    detail: str = ""
+
+    def __str__(self) -> str:
+        text = self.reason.value
+        if self.subject:
+            text += f": {self.subject}"
+        if self.detail:
+            text += f" ({self.detail})"
+        return text
+
+
+def explain(old: Recipe | None, new: Recipe) -> list[Difference]:
+    """The differences between the last recorded recipe and today's; empty when equal."""
+    if old is None:
+        return [Difference(Reason.NEVER_RUN)]
+    diffs: list[Difference] = []
+    if old.format != new.format:
+        diffs.append(Difference(Reason.FORMAT, detail=f"{old.format} -> {new.format}"))
+    if old.phase != new.phase:
+        diffs.append(Difference(Reason.PHASE, old.phase, new.phase))
+    if old.workspace_path != new.workspace_path:
+        diffs.append(Difference(Reason.WORKSPACE_MOVED, old.workspace_path, new.workspace_path))
+    if old.commands != new.commands:
+        for i in range(max(len(old.commands), len(new.commands))):
+            a = old.commands[i] if i < len(old.commands) else "(none)"
+            b = new.commands[i] if i < len(new.commands) else "(none)"
+            if a != b:
+                diffs.append(Difference(Reason.COMMANDS, f"commands[{i}]", f"{a!r} -> {b!r}"))
+    old_env, new_env = dict(old.env), dict(new.env)
+    for name in sorted(old_env.keys() | new_env.keys()):
+        a, b = old_env.get(name, UNSET), new_env.get(name, UNSET)
+        if a != b:
+            diffs.append(Difference(Reason.ENV, name, f"{_show(a)} -> {_show(b)}"))
+    if old.outputs != new.outputs:
+        diffs.append(
+            Difference(Reason.OUTPUTS, detail=f"{list(old.outputs)} -> {list(new.outputs)}")
+        )
+    old_in = {f.path: f for f in old.inputs}
+    new_in = {f.path: f for f in new.inputs}
+    for path in sorted(old_in.keys() | new_in.keys()):
+        was, now = old_in.get(path), new_in.get(path)
+        if was is None:
+            diffs.append(Difference(Reason.INPUT_ADDED, path))
+        elif now is None:
+            diffs.append(Difference(Reason.INPUT_REMOVED, path))
+        elif was.digest != now.digest:
+            diffs.append(Difference(Reason.INPUT_CHANGED, path))
+        elif was.executable != now.executable:
+            diffs.append(Difference(Reason.MODE_CHANGED, path))
+    old_up, new_up = dict(old.upstream), dict(new.upstream)
+    for tid in sorted(old_up.keys() | new_up.keys()):
+        if old_up.get(tid) != new_up.get(tid):
+            diffs.append(Difference(Reason.UPSTREAM, tid))
+    return diffs
+
+
+def _show(value: str) -> str:
+    return "unset" if value == UNSET else repr(value)

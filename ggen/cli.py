@@ -1,0 +1,473 @@
+"""The command line: parses arguments, calls the library, maps errors to exit codes.
+
+Exit codes: 0 success; 1 a task failed; 2 bad usage or configuration; 3 internal or
+infrastructure error; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from ggen import __version__
+from ggen.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, GgenError, UsageError
+from ggen.make import ExecutorKind, Make
+
+app = typer.Typer(
+    name="ggen",
+    help="Run the lifecycle phases of a monorepo in parallel, skipping unchanged work.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+cache_app = typer.Typer(help="Inspect and maintain the local cache.", no_args_is_help=True)
+lifecycle_app = typer.Typer(
+    help="The old system's spellings of list, show and run.", no_args_is_help=True
+)
+app.add_typer(cache_app, name="cache")
+app.add_typer(lifecycle_app, name="lifecycle")
+
+WorkspaceOpt = Annotated[
+    list[str] | None, typer.Option("--workspace", "-w", help="Only this workspace (repeatable).")
+]
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    sys.stderr.write(f"ggen: error: {message}\n")
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"ggen {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    directory: Annotated[
+        Path | None, typer.Option("--directory", "-C", help="Run as if ggen was started in DIR.")
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    if directory is not None:
+        try:
+            os.chdir(directory)
+        except OSError as exc:
+            _fail(f"cannot change to directory {directory}: {exc.strerror}", EXIT_USAGE)
+
+
+def _load() -> Make:
+    from ggen.make import load_make
+
+    return load_make(os.getcwd())
+
+
+def _console(output: str = "auto") -> Any:
+    from ggen.runner.console import Console, OutputMode
+
+    try:
+        mode = OutputMode(output)
+    except ValueError:
+        raise UsageError(
+            f'--output: unknown mode "{output}" (auto, stream, grouped, quiet)'
+        ) from None
+    return Console(os.getcwd(), mode)
+
+
+def _guard(fn: Any) -> Any:
+    """Run a command body, turning ggen's errors into messages and exit codes."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except GgenError as exc:
+            _fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            sys.stderr.write("ggen: interrupted\n")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except typer.Exit:
+            raise
+        except Exception as exc:
+            if os.environ.get("GGEN_DEBUG"):
+                raise
+            _fail(
+                f"internal error: {type(exc).__name__}: {exc} (set GGEN_DEBUG=1 for the traceback)",
+                EXIT_INTERNAL,
+            )
+
+    return wrapper
+
+
+# run ----------------------------------------------------------------------------------------
+@app.command()
+@_guard
+def run(
+    phases: Annotated[list[str], typer.Argument(help="Phases to run, in order.")],
+    workspace: WorkspaceOpt = None,
+    parallel: Annotated[
+        bool, typer.Option("--parallel", "-p", help="Run tasks in parallel.")
+    ] = False,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", min=1, help="Tasks at once (default: CPUs).")
+    ] = None,
+    keep_going: Annotated[
+        bool,
+        typer.Option(
+            "--continue-on-error", "-k", help="Run everything that does not depend on a failure."
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Run every task; refresh the cache.")
+    ] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write the cache.")
+    ] = False,
+    cache_dir: Annotated[
+        str | None, typer.Option("--cache-dir", help="The local cache directory.")
+    ] = None,
+    executor: Annotated[
+        str | None, typer.Option("--executor", help="loky (default), inline or dask.")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="Dask scheduler address, tcp://HOST:PORT.")
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=0.001, help="Seconds per task, overriding each phase's."),
+    ] = None,
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace", min=0.0, help="Seconds between TERM and KILL when stopping a task."
+        ),
+    ] = 5.0,
+    output: Annotated[
+        str, typer.Option("--output", help="auto, stream, grouped or quiet.")
+    ] = "auto",
+    summary: Annotated[
+        str | None, typer.Option("--summary", help="Also write the run summary to FILE.")
+    ] = None,
+    json_out: Annotated[
+        bool,
+        typer.Option("--json", help="Print the run summary as JSON instead of the human summary."),
+    ] = False,
+    trace: Annotated[
+        str | None, typer.Option("--trace", help="Write a Chrome trace-event file of the run.")
+    ] = None,
+    remote_cache: Annotated[
+        str | None, typer.Option("--remote-cache", help="HTTP remote cache URL.")
+    ] = None,
+    remote_read_only: Annotated[
+        bool, typer.Option("--remote-read-only", help="Read the remote cache, never write to it.")
+    ] = False,
+    no_wait: Annotated[
+        bool,
+        typer.Option(
+            "--no-wait", help="Fail instead of waiting when another run holds the project."
+        ),
+    ] = False,
+) -> None:
+    """Run PHASES on every workspace (or those given with -w), skipping cached tasks."""
+    from ggen.runner.run import RunOptions
+    from ggen.runner.run import run as run_phases
+
+    kind = None
+    if executor is not None:
+        try:
+            kind = ExecutorKind(executor)
+        except ValueError:
+            raise UsageError(
+                f'--executor: unknown executor "{executor}" (loky, inline, dask)'
+            ) from None
+    if scheduler is None:
+        scheduler = os.environ.get("GGEN_DASK_SCHEDULER")
+    options = RunOptions(
+        phases=tuple(phases),
+        workspaces=tuple(workspace or ()),
+        parallel=parallel,
+        jobs=jobs,
+        keep_going=keep_going,
+        force=force,
+        no_cache=no_cache,
+        cache_dir=cache_dir,
+        executor=kind,
+        scheduler=scheduler,
+        timeout=timeout,
+        grace=grace,
+        summary_path=summary,
+        trace_path=trace,
+        remote_cache=remote_cache,
+        remote_read_only=remote_read_only,
+        no_wait=no_wait,
+        output=_console(output).mode,
+    )
+    make = _load()
+    console = _console("quiet" if json_out else output)
+    if json_out:
+        console.out = sys.stderr
+    outcome = run_phases(make, options, console)
+    if json_out:
+        import orjson
+
+        sys.stdout.write(orjson.dumps(outcome.summary, option=orjson.OPT_INDENT_2).decode())
+        sys.stdout.write("\n")
+    else:
+        console.summary(outcome.results, outcome.summary["wall_ms"] / 1000)
+    raise typer.Exit(outcome.exit_code)
+
+
+# looking at the configuration ---------------------------------------------------------------
+@app.command("list")
+@_guard
+def list_(json_out: Annotated[bool, typer.Option("--json", help="As JSON.")] = False) -> None:
+    """List the workspaces and phases of the project."""
+    from ggen.runner.views import list_text
+
+    print(list_text(_load(), json_out), end="")
+
+
+@app.command()
+@_guard
+def show(
+    phase: Annotated[str, typer.Argument(help="The phase to show.")], workspace: WorkspaceOpt = None
+) -> None:
+    """Show a phase: commands, workspaces, dependencies, inputs, outputs, environment."""
+    from ggen.runner.views import show_text
+
+    print(show_text(_load(), phase, tuple(workspace or ())), end="")
+
+
+@app.command()
+@_guard
+def validate() -> None:
+    """Check make.toml (and every workspace's) and the task graph of every phase."""
+    from ggen.runner.views import validate_text
+
+    print(validate_text(_load()), end="")
+
+
+@app.command()
+@_guard
+def status(json_out: Annotated[bool, typer.Option("--json", help="As JSON.")] = False) -> None:
+    """The last result of each phase per workspace."""
+    from ggen.runner.views import status_text
+
+    print(status_text(_load(), json_out), end="")
+
+
+@app.command()
+@_guard
+def graph(
+    phases: Annotated[list[str], typer.Argument(help="Phases whose task graph to draw.")],
+    workspace: WorkspaceOpt = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="dot, mermaid, json or html.")] = "dot",
+    out: Annotated[
+        str | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")
+    ] = None,
+) -> None:
+    """Print the task graph of PHASES."""
+    from ggen.runner.graph import GraphFormat, render_graph
+    from ggen.runner.plan import build_plan
+
+    try:
+        gf = GraphFormat(fmt)
+    except ValueError:
+        raise UsageError(f'--format: unknown format "{fmt}" (dot, mermaid, json, html)') from None
+    make = _load()
+    text = render_graph(build_plan(make, phases, tuple(workspace or ())), gf, make.project.name)
+    _emit(text, out)
+
+
+def _emit(text: str, out: str | None) -> None:
+    if out:
+        from ggen.runner.state import write_text_atomic
+
+        write_text_atomic(Path(out), text)
+    else:
+        sys.stdout.write(text)
+
+
+@app.command()
+@_guard
+def explain(
+    phase: Annotated[str, typer.Argument(help="The phase.")],
+    workspace: Annotated[str, typer.Option("--workspace", "-w", help="The workspace.")] = ".",
+    cache_dir: Annotated[str | None, typer.Option("--cache-dir")] = None,
+) -> None:
+    """Would PHASE run on WORKSPACE, and why: what differs from the last recorded run."""
+    from ggen.runner.explain import explain_task, explain_text
+    from ggen.runner.run import RunOptions
+
+    make = _load()
+    e = explain_task(
+        make, phase, workspace, RunOptions(phases=(phase,), cache_dir=cache_dir), _console("quiet")
+    )
+    print(explain_text(e, Path(make.root)))
+
+
+@app.command()
+@_guard
+def report(
+    run_id: Annotated[str | None, typer.Argument(help="Run id or prefix (default: last).")] = None,
+    out: Annotated[str, typer.Option("--output", "-o", help="The HTML file.")] = "report.html",
+) -> None:
+    """Write a self-contained HTML report of a run."""
+    from ggen.report.html import write_report
+    from ggen.runner.state import list_summaries, load_summary, read_json
+
+    make = _load()
+    summary = load_summary(make, run_id)
+    if summary is None:
+        raise UsageError(
+            "no run recorded yet (run `ggen run PHASE` first)"
+            if not run_id
+            else f'no run "{run_id}" under .ggen/runs'
+        )
+    history = [d for p in list_summaries(make)[-20:] if isinstance(d := read_json(p), dict)]
+    write_report(summary, Path(out), history)
+    print(f"report written to {out}")
+
+
+# cache --------------------------------------------------------------------------------------
+CacheDirOpt = Annotated[str | None, typer.Option("--cache-dir", help="The cache directory.")]
+
+
+def _store(cache_dir: str | None) -> Any:
+    from ggen.cache.store import Store
+    from ggen.runner.run import resolve_cache_dir
+
+    try:
+        make: Make | None = _load()
+    except GgenError:
+        make = None
+    if make is not None:
+        path = resolve_cache_dir(make, cache_dir)
+        return Store(path, max_size=make.cache.max_size, warn=_warn)
+    from ggen.cache.store import default_cache_dir
+
+    chosen = cache_dir or os.environ.get("GGEN_CACHE_DIR")
+    return Store(Path(chosen) if chosen else default_cache_dir(), warn=_warn)
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"ggen: warning: {message}\n")
+
+
+@cache_app.command("stats")
+@_guard
+def cache_stats(cache_dir: CacheDirOpt = None) -> None:
+    """Entries, blobs and size of the local cache."""
+    store = _store(cache_dir)
+    s = store.stats()
+    print(
+        f"cache: {store.root}\nentries: {s.entries}\nblobs: {s.blobs}\nsize: {s.total_bytes} bytes"
+    )
+
+
+@cache_app.command("verify")
+@_guard
+def cache_verify(
+    cache_dir: CacheDirOpt = None,
+    repair: Annotated[bool, typer.Option("--repair", help="Remove damaged entries.")] = False,
+) -> None:
+    """Re-hash every blob and check every entry; exit 1 if anything is damaged."""
+    store = _store(cache_dir)
+    report_ = store.verify(repair=repair)
+    for problem in report_.problems:
+        print(f"damaged: {problem}")
+    print(
+        f"verified {report_.entries} entries and {report_.blobs} blobs: "
+        f"{len(report_.problems)} problems"
+    )
+    raise typer.Exit(1 if report_.problems else 0)
+
+
+@cache_app.command("prune")
+@_guard
+def cache_prune(
+    cache_dir: CacheDirOpt = None,
+    max_size: Annotated[
+        str | None,
+        typer.Option(
+            "--max-size", help="Evict least recently used entries down to SIZE (e.g. 2GB)."
+        ),
+    ] = None,
+) -> None:
+    """Evict least recently used entries beyond the size bound; drop unreferenced blobs."""
+    from ggen.make import parse_size
+
+    store = _store(cache_dir)
+    freed = store.prune(parse_size(max_size, "--max-size") if max_size else None)
+    print(f"freed {freed} bytes")
+
+
+@cache_app.command("clear")
+@_guard
+def cache_clear(cache_dir: CacheDirOpt = None) -> None:
+    """Remove every entry of the local cache."""
+    store = _store(cache_dir)
+    store.clear()
+    print(f"cleared {store.root}")
+
+
+# the old spellings --------------------------------------------------------------------------
+@lifecycle_app.command("list")
+@_guard
+def lifecycle_list() -> None:
+    """Same as `ggen list`."""
+    from ggen.runner.views import list_text
+
+    print(list_text(_load(), False), end="")
+
+
+@lifecycle_app.command("show")
+@_guard
+def lifecycle_show(phase: str, workspace: WorkspaceOpt = None) -> None:
+    """Same as `ggen show PHASE`."""
+    from ggen.runner.views import show_text
+
+    print(show_text(_load(), phase, tuple(workspace or ())), end="")
+
+
+@lifecycle_app.command(
+    "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def lifecycle_run(ctx: typer.Context) -> None:
+    """Same as `ggen run` (every option of it applies)."""
+    _reinvoke(["run", *ctx.args])
+
+
+@lifecycle_app.command(
+    "pipeline", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def lifecycle_pipeline(ctx: typer.Context) -> None:
+    """Run several phases in order, as one run: same as `ggen run P1 P2 ...`."""
+    _reinvoke(["run", *ctx.args])
+
+
+def _reinvoke(args: list[str]) -> NoReturn:
+    import click
+
+    try:
+        app(args, standalone_mode=False)
+    except typer.Exit as exc:
+        raise typer.Exit(exc.exit_code) from None
+    except click.ClickException as exc:
+        exc.show()
+        raise typer.Exit(exc.exit_code) from None
+    raise typer.Exit(0)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

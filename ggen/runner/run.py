@@ -1,0 +1,445 @@
+"""One ``ggen run``, as a pipeline: plan -> (for each task) decide -> execute -> record -> report.
+
+``Session`` is the scheduler's ``TaskRunner``: it computes each task's key when the task becomes
+ready (after its dependencies ran or were restored, so inputs that are their outputs are hashed
+as they will be read), restores cache hits in this process, sends misses to the pool, and stores
+the outputs of tasks that succeeded. The pool is made only when the first task has to run, so a
+fully cached run never starts one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from ggen.cache.keys import InputFile, Recipe, resolved_env
+from ggen.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TASK_FAILED, InternalError
+from ggen.make import ExecutorKind, Make, Phase
+from ggen.names import task_file_stem
+from ggen.runner.console import Console, OutputMode
+from ggen.runner.execute import ExecOptions, kill_group, run_in_worker
+from ggen.runner.plan import Plan, Task, build_plan
+from ggen.runner.results import CacheStatus, Status, TaskResult
+from ggen.runner.schedule import Limits, schedule
+from ggen.runner.state import (
+    build_summary,
+    ggen_dir,
+    load_root_state,
+    new_run_id,
+    record_state,
+    write_json_atomic,
+    write_summary,
+)
+
+if TYPE_CHECKING:
+    from ggen.cache.digest import DigestMemo
+    from ggen.cache.files import InputIndex
+    from ggen.cache.remote import RemoteCache
+    from ggen.cache.store import Store
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything ``ggen run`` takes from the command line."""
+
+    phases: tuple[str, ...]
+    workspaces: tuple[str, ...] = ()
+    parallel: bool = False
+    jobs: int | None = None
+    keep_going: bool = False
+    force: bool = False
+    no_cache: bool = False
+    cache_dir: str | None = None
+    executor: ExecutorKind | None = None
+    scheduler: str | None = None
+    timeout: float | None = None
+    grace: float = 5.0
+    output: OutputMode = OutputMode.AUTO
+    summary_path: str | None = None
+    trace_path: str | None = None
+    remote_cache: str | None = None
+    remote_read_only: bool = False
+    no_wait: bool = False
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a run ended with."""
+
+    exit_code: int
+    summary: dict[str, Any]
+    results: tuple[TaskResult, ...] = field(default=())
+
+
+def resolve_cache_dir(make: Make, cli_dir: str | None) -> Path:
+    """--cache-dir, then GGEN_CACHE_DIR, then ``[cache] dir`` (relative to the root), then the
+    user cache directory."""
+    chosen = cli_dir or os.environ.get("GGEN_CACHE_DIR") or make.cache.dir
+    if chosen:
+        return Path(make.root, os.path.expanduser(chosen))
+    from ggen.cache.store import default_cache_dir
+
+    return default_cache_dir()
+
+
+def resolve_limits(make: Make, options: RunOptions, plan: Plan) -> Limits:
+    """-j N or --parallel make every phase parallel; otherwise only ``parallel = true`` ones."""
+    cpus = os.cpu_count() or 1
+    jobs = options.jobs or make.executor.jobs or cpus
+    parallel = options.parallel or (options.jobs or 0) > 1
+    if not parallel and not plan.wants_parallel():
+        jobs = 1
+    return Limits(jobs=max(1, jobs), parallel=parallel)
+
+
+class Session:
+    """Decides, runs and stores the tasks of one run (the scheduler's TaskRunner)."""
+
+    def __init__(
+        self,
+        make: Make,
+        options: RunOptions,
+        console: Console,
+        limits: Limits,
+        store: Store | None,
+        remote: RemoteCache | None,
+        memo: DigestMemo,
+    ) -> None:
+        self.make = make
+        self.options = options
+        self.console = console
+        self.limits = limits
+        self.store = store
+        self.remote = remote
+        self.memo = memo
+        self.root = Path(make.root)
+        gdir = ggen_dir(make)
+        self.exec_options = ExecOptions(
+            logs_dir=str(gdir / "logs"),
+            control_dir=str(gdir / "control"),
+            timeout=options.timeout,
+            grace=options.grace,
+        )
+        Path(self.exec_options.control_dir).mkdir(parents=True, exist_ok=True)
+        self.recipes: dict[str, Recipe] = {}
+        self.keys: dict[str, str] = {}
+        self._index: InputIndex | None = None
+        self._executor: Executor | None = None
+        self._remaining = 0
+        self._lock = threading.Lock()
+
+    # decide -------------------------------------------------------------------------------
+    def _phase(self, task: Task) -> Phase:
+        phase = self.make.phase_for(task.workspace, task.phase)
+        if phase is None:
+            raise InternalError(f"task {task.id} has no phase")
+        return phase
+
+    def caching(self, phase: Phase) -> bool:
+        return self.store is not None and phase.cache and not self.options.no_cache
+
+    def index(self) -> InputIndex:
+        if self._index is None:
+            from ggen.cache.files import InputIndex
+
+            self._index = InputIndex(self.root, warn=self.console.warn)
+        return self._index
+
+    def recipe(self, task: Task) -> Recipe:
+        """The key recipe of a ready task: its inputs are hashed now, when they are final."""
+        ws = self.make.workspace(task.workspace)
+        phase = self._phase(task)
+        if ws is None:
+            raise InternalError(f"task {task.id} has no workspace")
+        index = self.index()
+        files = dict(index.task_inputs(ws.path, phase.inputs, phase.outputs))
+        if self.make.project.inputs:
+            shared = [f"//{p}" for p in self.make.project.inputs]
+            files.update(index.task_inputs(".", shared, ()))
+        inputs = []
+        for key_path, path in sorted(files.items()):
+            d = self.memo.digest(path)
+            inputs.append(InputFile(key_path, d.digest, d.executable))
+        recipe = Recipe(
+            phase=task.phase,
+            workspace_path=ws.path,
+            commands=phase.commands,
+            env=resolved_env(ws.env, phase.env, phase.env_inputs),
+            outputs=phase.outputs,
+            inputs=tuple(inputs),
+            upstream=tuple(sorted((d, self.keys[d]) for d in task.key_deps if d in self.keys)),
+        )
+        self.recipes[task.id] = recipe
+        self.keys[task.id] = recipe.key()
+        return recipe
+
+    def prepare(self, task: Task) -> TaskResult | None:
+        """Compute the key; on a cache hit restore the outputs and the log and answer cached."""
+        phase = self._phase(task)
+        key = self.recipe(task).key()
+        if not self.caching(phase) or self.options.force or self.store is None:
+            return None
+        started = time.time()
+        t0 = time.monotonic()
+        source = CacheStatus.HIT
+        manifest = self.store.lookup(key)
+        if manifest is None and self.remote is not None:
+            from ggen.cache.remote import fetch_into_store
+
+            if fetch_into_store(self.remote, self.store, key):
+                manifest = self.store.lookup(key)
+                source = CacheStatus.REMOTE_HIT
+        if manifest is None:
+            return None
+        from ggen.cache.store import CorruptEntry
+
+        ws = self.make.workspace(task.workspace)
+        ws_dir = self.root / (ws.path if ws else ".")
+        try:
+            restored = self.store.restore(manifest, ws_dir, memo=self.memo)
+            log = self.store.read_log(manifest)
+        except CorruptEntry as exc:
+            self.console.warn(f"{task.id}: cache entry {key} is damaged ({exc}); running it")
+            return None
+        if restored.written and self._index is not None:
+            self._index.mark_changed(ws.path if ws else ".")
+        log_rel = self._write_log(task, log)
+        return TaskResult(
+            task_id=task.id,
+            workspace=task.workspace,
+            phase=task.phase,
+            status=Status.CACHED,
+            cache=source,
+            key=key,
+            exit_code=manifest.exit_code,
+            started_ms=int(started * 1000),
+            finished_ms=int(time.time() * 1000),
+            duration_ms=int((time.monotonic() - t0) * 1000),
+            worker="main",
+            log=log_rel,
+            deps=task.deps,
+        )
+
+    def _write_log(self, task: Task, log: bytes) -> str:
+        path = Path(self.exec_options.logs_dir) / (
+            task_file_stem(task.workspace, task.phase) + ".log"
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(log)
+        os.replace(tmp, path)
+        return os.path.relpath(path, self.root)
+
+    # execute ------------------------------------------------------------------------------
+    def executor(self) -> Executor:
+        if self._executor is None:
+            from ggen.runner.pools import make_executor
+
+            kind = self.options.executor or self.make.executor.kind
+            scheduler = self.options.scheduler or self.make.executor.scheduler
+            self._executor = make_executor(kind, self.make, self.limits.jobs, scheduler)
+        return self._executor
+
+    def submit(self, task: Task) -> Future[TaskResult]:
+        self.console.started(task.id)
+        return self.executor().submit(run_in_worker, task.workspace, task.phase, self.exec_options)
+
+    def complete(self, task: Task, result: TaskResult) -> TaskResult:
+        """Store the outputs and log of a task that succeeded."""
+        phase = self._phase(task)
+        ws = self.make.workspace(task.workspace)
+        if self._index is not None:
+            self._index.mark_changed(ws.path if ws else ".")
+        key = self.keys.get(task.id)
+        cache = CacheStatus.MISS if self.caching(phase) else CacheStatus.OFF
+        result = result.evolve(key=key, cache=cache)
+        if result.status is Status.OK and cache is CacheStatus.MISS and self.store and key:
+            log = (self.root / result.log).read_bytes() if result.log else b""
+            manifest = self.store.save(
+                key,
+                workspace=task.workspace,
+                phase=task.phase,
+                ws_dir=self.root / (ws.path if ws else "."),
+                outputs=phase.outputs,
+                log=log,
+                exit_code=result.exit_code or 0,
+                duration_ms=result.duration_ms,
+            )
+            if manifest is not None and self.remote is not None:
+                from ggen.cache.remote import push_from_store
+
+                push_from_store(self.remote, self.store, key)
+        return result
+
+    def failed_to_run(self, task: Task, error: BaseException) -> TaskResult:
+        text = f"{type(error).__name__}: {error}".strip()
+        return TaskResult(
+            task.id,
+            task.workspace,
+            task.phase,
+            Status.FAILED,
+            key=self.keys.get(task.id),
+            error=f"the worker failed: {text}",
+            deps=task.deps,
+            finished_ms=int(time.time() * 1000),
+        )
+
+    def interrupt(self, hard: bool) -> None:
+        """Stop every running command's process group (TERM, KILL after the grace period)."""
+        control = Path(self.exec_options.control_dir)
+        groups: list[int] = []
+        for entry in control.glob("*.pid"):
+            try:
+                groups.append(int(entry.read_text().split()[1]))
+            except (OSError, ValueError, IndexError):
+                continue
+        for pgid in groups:
+            if hard:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pgid, signal.SIGKILL)
+            else:
+                threading.Thread(
+                    target=kill_group, args=(pgid, self.options.grace), daemon=True
+                ).start()
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        if self.remote is not None:
+            self.remote.close()
+        self.memo.save()
+
+    # record -------------------------------------------------------------------------------
+    def save_recipes(self, results: dict[str, TaskResult]) -> None:
+        """Keep the recipe of each task whose key changed, for ``ggen explain``."""
+        recorded = load_root_state(self.make).get("tasks") or {}
+        rdir = ggen_dir(self.make) / "recipes"
+        for tid, recipe in self.recipes.items():
+            r = results.get(tid)
+            if r is None or not r.status.succeeded:
+                continue
+            if (recorded.get(tid) or {}).get("key") == r.key and (
+                rdir / f"{task_file_stem(r.workspace, r.phase)}.json"
+            ).exists():
+                continue
+            write_json_atomic(
+                rdir / f"{task_file_stem(r.workspace, r.phase)}.json", recipe.to_json()
+            )
+
+
+def open_store(make: Make, options: RunOptions, warn: Callable[[str], None]) -> Store | None:
+    """The local store, unless --no-cache."""
+    if options.no_cache:
+        return None
+    from ggen.cache.store import Store
+
+    return Store(
+        resolve_cache_dir(make, options.cache_dir), max_size=make.cache.max_size, warn=warn
+    )
+
+
+def open_remote(
+    make: Make, options: RunOptions, warn: Callable[[str], None]
+) -> RemoteCache | None:
+    """The remote cache: --remote-cache, else GGEN_REMOTE_CACHE, else ``[cache] remote``."""
+    if options.no_cache:
+        return None
+    from ggen.cache.remote import RemoteCache
+
+    return RemoteCache.from_env(
+        options.remote_cache,
+        options.remote_read_only or make.cache.remote_read_only,
+        warn,
+        config_url=make.cache.remote,
+    )
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run(make: Make, options: RunOptions, console: Console) -> RunOutcome:
+    """Plan and run ``options.phases``; record state and the summary; return the outcome."""
+    plan = build_plan(make, options.phases, options.workspaces)
+    limits = resolve_limits(make, options, plan)
+    from ggen.runner.lock import project_lock
+
+    with project_lock(make, wait=not options.no_wait, notify=console.warn):
+        return _run_locked(make, options, console, plan, limits)
+
+
+def _run_locked(
+    make: Make, options: RunOptions, console: Console, plan: Plan, limits: Limits
+) -> RunOutcome:
+    from ggen.cache.digest import DigestMemo
+
+    run_id = new_run_id()
+    started = time.time()
+    memo = DigestMemo(ggen_dir(make) / "digests.json")
+    store = open_store(make, options, console.warn)
+    remote = open_remote(make, options, console.warn)
+    session = Session(make, options, console, limits, store, remote, memo)
+    console.begin(len(plan.tasks))
+    interrupted = False
+    results: dict[str, TaskResult] = {}
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        try:
+            outcome = schedule(
+                plan.tasks,
+                session,
+                limits,
+                keep_going=options.keep_going,
+                on_result=console.finished,
+            )
+            results = dict(outcome.results)
+            interrupted = outcome.interrupted
+            failed = any(r.status in (Status.FAILED, Status.TIMEOUT) for r in results.values())
+            if plan.on_error and failed and not interrupted:
+                more = schedule(
+                    plan.on_error, session, limits, keep_going=True, on_result=console.finished
+                )
+                results.update(more.results)
+                interrupted = more.interrupted
+        finally:
+            session.close()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    finished = time.time()
+    ordered = tuple(results[t.id] for t in (*plan.tasks, *plan.on_error) if t.id in results)
+    if interrupted:
+        code = EXIT_INTERRUPTED
+    elif all(r.status.succeeded for r in ordered if r.task_id in {t.id for t in plan.tasks}):
+        code = EXIT_OK
+    else:
+        code = EXIT_TASK_FAILED
+    kind = options.executor or make.executor.kind
+    summary = build_summary(
+        make,
+        run_id,
+        options.phases,
+        ordered,
+        executor=kind.value,
+        jobs=limits.jobs,
+        started_ms=int(started * 1000),
+        finished_ms=int(finished * 1000),
+        exit_code=code,
+    )
+    session.save_recipes(results)
+    write_summary(make, summary, Path(options.summary_path) if options.summary_path else None)
+    record_state(make, run_id, summary, ordered)
+    if options.trace_path:
+        from ggen.report.trace import write_trace
+
+        write_trace(summary, Path(options.trace_path))
+    return RunOutcome(code, summary, ordered)

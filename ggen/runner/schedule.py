@@ -1,0 +1,232 @@
+"""The ready-queue loop: runs a plan's tasks on any ``concurrent.futures.Executor``.
+
+The scheduler decides nothing about caching and never hashes: before submitting a task it asks
+the ``TaskRunner`` to ``prepare`` it (which may answer with a finished, cached result), and after
+a task ran it hands the result to ``complete`` (which may store outputs). It only owns ordering:
+dependencies, the concurrency limit, ``parallel = false`` phases, fail-fast or keep-going, and
+what happens to the tasks left when something failed or the user interrupted.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
+from typing import Protocol
+
+from ggen.runner.plan import Task
+from ggen.runner.results import Status, TaskResult
+
+
+class TaskRunner(Protocol):
+    """What the scheduler needs from the rest of ggen."""
+
+    def prepare(self, task: Task) -> TaskResult | None:
+        """A finished result if the task needs no execution (cache hit), else None."""
+
+    def submit(self, task: Task) -> Future[TaskResult]:
+        """Start the task on the executor."""
+
+    def complete(self, task: Task, result: TaskResult) -> TaskResult:
+        """Called in the scheduling process with the outcome of a task that was submitted."""
+
+    def failed_to_run(self, task: Task, error: BaseException) -> TaskResult:
+        """The outcome of a task whose future raised (the machinery failed, not the task)."""
+
+    def interrupt(self, hard: bool) -> None:
+        """Stop every running task: TERM then KILL after the grace period, or KILL if hard."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How many tasks may run at once."""
+
+    jobs: int = 1  # the overall cap
+    parallel: bool = False  # --parallel / -j: every phase may run several tasks at once
+
+
+def _heights(tasks: Sequence[Task]) -> dict[str, int]:
+    """Length of the longest chain of dependents below each task: run long chains first."""
+    height: dict[str, int] = {}
+    users: dict[str, list[str]] = {t.id: [] for t in tasks}
+    for t in tasks:
+        for d in t.deps:
+            if d in users:
+                users[d].append(t.id)
+    for t in reversed(tasks):  # tasks are in topological order
+        height[t.id] = 1 + max((height[u] for u in users[t.id]), default=0)
+    return height
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Every task's result by id, and whether the user interrupted the run."""
+
+    results: dict[str, TaskResult]
+    interrupted: bool = False
+
+
+def schedule(
+    tasks: Sequence[Task],
+    runner: TaskRunner,
+    limits: Limits,
+    *,
+    keep_going: bool = False,
+    on_result: Callable[[TaskResult], None] = lambda r: None,
+) -> Outcome:
+    """Run ``tasks`` (in topological order) and return every task's result.
+
+    A KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one by the caller) stops scheduling,
+    asks the runner to stop the running tasks, waits for them and marks them interrupted; a
+    second one while waiting kills them at once. Tasks never started are marked skipped.
+    """
+    by_id = {t.id: t for t in tasks}
+    order = {t.id: i for i, t in enumerate(tasks)}
+    height = _heights(tasks)
+    waiting = {t.id: sum(1 for d in t.deps if d in by_id) for t in tasks}
+    dependents: dict[str, list[str]] = {t.id: [] for t in tasks}
+    for t in tasks:
+        for d in t.deps:
+            if d in dependents:
+                dependents[d].append(t.id)
+    ready: list[tuple[int, int, str]] = []
+    for t in tasks:
+        if waiting[t.id] == 0:
+            heapq.heappush(ready, (-height[t.id], order[t.id], t.id))
+
+    results: dict[str, TaskResult] = {}
+    running: dict[Future[TaskResult], Task] = {}
+    busy_exclusive: set[str] = set()
+    serial_running = 0
+    stopping = False
+    interrupted = False
+
+    def skip_dependents(tid: str, reason: str) -> None:
+        todo = list(dependents[tid])
+        while todo:
+            cur = todo.pop()
+            if cur in results:
+                continue
+            t = by_id[cur]
+            results[cur] = TaskResult(
+                cur, t.workspace, t.phase, Status.SKIPPED, error=reason, deps=t.deps
+            )
+            on_result(results[cur])
+            todo.extend(dependents[cur])
+
+    def finish(task: Task, result: TaskResult) -> None:
+        nonlocal stopping
+        results[task.id] = result
+        on_result(result)
+        if result.status.succeeded:
+            for u in dependents[task.id]:
+                waiting[u] -= 1
+                if waiting[u] == 0 and u not in results:
+                    heapq.heappush(ready, (-height[u], order[u], u))
+        else:
+            if not keep_going:
+                stopping = True
+            skip_dependents(task.id, f"{task.id} {result.status.value}")
+
+    def may_start(task: Task) -> bool:
+        if task.exclusive and task.phase in busy_exclusive:
+            return False
+        serial = not limits.parallel and task.parallel is not True
+        return not (serial and serial_running > 0)
+
+    def launch() -> None:
+        nonlocal serial_running
+        deferred: list[tuple[int, int, str]] = []
+        while ready and len(running) < limits.jobs and not stopping:
+            item = heapq.heappop(ready)
+            task = by_id[item[2]]
+            if not may_start(task):
+                deferred.append(item)
+                continue
+            cached = runner.prepare(task)
+            if cached is not None:
+                finish(task, cached)
+                continue
+            try:
+                future = runner.submit(task)
+            except Exception as exc:
+                finish(task, runner.failed_to_run(task, exc))
+                continue
+            if future.done():
+                # inline executors finish during submit; no slot is held
+                finish(task, _collect(runner, task, future, interrupted))
+                continue
+            running[future] = task
+            if task.exclusive:
+                busy_exclusive.add(task.phase)
+            if not limits.parallel and task.parallel is not True:
+                serial_running += 1
+        for item in deferred:
+            heapq.heappush(ready, item)
+
+    def reap(done: set[Future[TaskResult]]) -> None:
+        nonlocal serial_running
+        for future in sorted(done, key=lambda f: order[running[f].id]):
+            task = running.pop(future)
+            busy_exclusive.discard(task.phase)
+            if not limits.parallel and task.parallel is not True:
+                serial_running -= 1
+            finish(task, _collect(runner, task, future, interrupted))
+
+    try:
+        launch()
+        while running:
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            reap(done)
+            launch()
+    except KeyboardInterrupt:
+        interrupted = stopping = True
+        runner.interrupt(hard=False)
+        _drain(running, reap, runner)
+        _mark_rest(tasks, results, on_result, "not started: interrupted")
+        return Outcome(results, interrupted=True)
+    _mark_rest(tasks, results, on_result, "not started: an earlier task failed")
+    return Outcome(results)
+
+
+def _drain(
+    running: dict[Future[TaskResult], Task],
+    reap: Callable[[set[Future[TaskResult]]], None],
+    runner: TaskRunner,
+) -> None:
+    """Wait for the running tasks to end after an interrupt; a second one kills them."""
+    while running:
+        try:
+            done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+        except KeyboardInterrupt:
+            runner.interrupt(hard=True)
+            continue
+        reap(done)
+
+
+def _collect(
+    runner: TaskRunner, task: Task, future: Future[TaskResult], interrupted: bool
+) -> TaskResult:
+    try:
+        result = future.result()
+    except Exception as exc:
+        return runner.failed_to_run(task, exc)
+    if interrupted and result.status is not Status.OK:
+        result = result.evolve(status=Status.INTERRUPTED, error="interrupted")
+    result = result.evolve(deps=task.deps)
+    return runner.complete(task, result)
+
+
+def _mark_rest(
+    tasks: Sequence[Task],
+    results: dict[str, TaskResult],
+    on_result: Callable[[TaskResult], None],
+    reason: str,
+) -> None:
+    for t in tasks:
+        if t.id not in results:
+            results[t.id] = TaskResult(
+                t.id, t.workspace, t.phase, Status.SKIPPED, error=reason, deps=t.deps
+            )
+            on_result(results[t.id])

@@ -1,0 +1,300 @@
+"""State files and run summaries: orjson, written atomically, bounded in size.
+
+- ``.ggen/state.json`` at the project root: the last run, the list of recent runs, and an index
+  of every task's last outcome (``tasks``), so that ``ggen status`` and the next run read one file.
+- ``<workspace>/.ggen/state.json``: the old system's fields (``last_phase``, ``phase_history``,
+  ``cache_keys``) and, per phase, key, status, exit code, cache hit or miss, wall and CPU time,
+  peak RSS and a bounded history of durations. It is rewritten only when one of its tasks did
+  something other than a cache hit on the key already recorded, so a no-op run over a thousand
+  workspaces writes one file, not a thousand.
+- ``.ggen/runs/<run-id>.json``: one summary per run (schema in the README), the most recent
+  ``MAX_RUNS`` kept.
+For the project root as a workspace (``.``), both sets of fields share the root file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ggen.make import ROOT_WORKSPACE, Make
+from ggen.runner.results import CacheStatus, Status, TaskResult
+
+STATE_VERSION = 1
+MAX_HISTORY = 50  # phase_history entries per workspace
+MAX_DURATIONS = 20  # durations kept per phase
+MAX_RUNS = 100  # run summaries kept under .ggen/runs
+GGEN_DIR = ".ggen"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` atomically (see ``write_bytes_atomic``)."""
+    write_bytes_atomic(
+        path, orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    )
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    write_bytes_atomic(path, text.encode())
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file and a rename: readers see the old
+    file or the new one, never half of one, even if this process is killed mid-write."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def read_json(path: Path) -> Any:
+    """The JSON in ``path``, or None when missing or unreadable (a state file is advisory)."""
+    try:
+        return orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+
+
+def new_run_id() -> str:
+    """A sortable, unique run id: ``20261125-182000-1a2b3c``."""
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def ggen_dir(make: Make) -> Path:
+    return Path(make.root) / GGEN_DIR
+
+
+def root_state_path(make: Make) -> Path:
+    return ggen_dir(make) / "state.json"
+
+
+def workspace_state_path(make: Make, workspace: str) -> Path:
+    ws = make.workspace(workspace)
+    rel = ws.path if ws else "."
+    return Path(make.root) / rel / GGEN_DIR / "state.json"
+
+
+def load_root_state(make: Make) -> dict[str, Any]:
+    data = read_json(root_state_path(make))
+    return data if isinstance(data, dict) else {}
+
+
+def totals(results: Iterable[TaskResult]) -> dict[str, Any]:
+    """Counts per outcome, cache hit rate and CPU time of a run."""
+    items = list(results)
+    count = {s: 0 for s in Status}
+    for r in items:
+        count[r.status] += 1
+    ran = count[Status.OK] + count[Status.FAILED] + count[Status.TIMEOUT]
+    looked = count[Status.CACHED] + sum(1 for r in items if r.cache is CacheStatus.MISS)
+    return {
+        "tasks": len(items),
+        "ran": ran,
+        "cached": count[Status.CACHED],
+        "failed": count[Status.FAILED] + count[Status.TIMEOUT],
+        "skipped": count[Status.SKIPPED],
+        "interrupted": count[Status.INTERRUPTED],
+        "hit_rate": round(count[Status.CACHED] / looked, 4) if looked else 0.0,
+        "cpu_ms": sum(r.cpu_ms for r in items),
+    }
+
+
+def build_summary(
+    make: Make,
+    run_id: str,
+    command: Sequence[str],
+    results: Sequence[TaskResult],
+    *,
+    executor: str,
+    jobs: int,
+    started_ms: int,
+    finished_ms: int,
+    exit_code: int,
+) -> dict[str, Any]:
+    """The run summary (README, "Files written"): every task with key, status and timings."""
+    return {
+        "version": STATE_VERSION,
+        "run_id": run_id,
+        "project": make.project.name,
+        "root": make.root,
+        "command": list(command),
+        "executor": executor,
+        "jobs": jobs,
+        "started_ms": started_ms,
+        "finished_ms": finished_ms,
+        "wall_ms": finished_ms - started_ms,
+        "exit_code": exit_code,
+        "totals": totals(results),
+        "tasks": [r.to_json() for r in results],
+    }
+
+
+def write_summary(make: Make, summary: Mapping[str, Any], extra: Path | None = None) -> Path:
+    """Store the summary under ``.ggen/runs`` (pruning old ones) and, with ``--summary``, at
+    ``extra`` too. Returns the path under ``.ggen/runs``."""
+    runs = ggen_dir(make) / "runs"
+    path = runs / f"{summary['run_id']}.json"
+    write_json_atomic(path, summary)
+    if extra is not None:
+        write_json_atomic(extra, summary)
+    _prune_runs(runs)
+    return path
+
+
+def _prune_runs(runs: Path) -> None:
+    try:
+        names = sorted(n for n in os.listdir(runs) if n.endswith(".json"))
+    except OSError:
+        return
+    for name in names[: max(0, len(names) - MAX_RUNS)]:
+        with contextlib.suppress(OSError):
+            os.unlink(runs / name)
+
+
+def list_summaries(make: Make) -> list[Path]:
+    """Run summaries on disk, oldest first."""
+    runs = ggen_dir(make) / "runs"
+    try:
+        return sorted(runs / n for n in os.listdir(runs) if n.endswith(".json"))
+    except OSError:
+        return []
+
+
+def load_summary(make: Make, run: str | None) -> dict[str, Any] | None:
+    """The summary of run ``run`` (an id, a prefix of one, or a path), or of the last run."""
+    if run and os.path.isfile(run):
+        data = read_json(Path(run))
+        return data if isinstance(data, dict) else None
+    paths = list_summaries(make)
+    if run:
+        paths = [p for p in paths if p.stem.startswith(run)]
+    for path in reversed(paths):
+        data = read_json(path)
+        if isinstance(data, dict):
+            return data
+    return None
+
+
+def _task_entry(r: TaskResult) -> dict[str, Any]:
+    return {
+        "key": r.key,
+        "status": r.status.value,
+        "cache": r.cache.value,
+        "exit_code": r.exit_code,
+        "finished_ms": r.finished_ms,
+        "duration_ms": r.duration_ms,
+    }
+
+
+def record_state(
+    make: Make, run_id: str, summary: Mapping[str, Any], results: Sequence[TaskResult]
+) -> int:
+    """Update the root state and the state of every workspace where something changed.
+    Returns the number of workspace files written."""
+    root_state = load_root_state(make)
+    index: dict[str, Any] = root_state.get("tasks") or {}
+    changed: dict[str, list[TaskResult]] = {}
+    for r in results:
+        if r.status is Status.SKIPPED and r.started_ms is None:
+            continue  # never started: the last real outcome stays on record
+        before = index.get(r.task_id) or {}
+        same = (
+            r.status is Status.CACHED
+            and before.get("key") == r.key
+            and before.get("status") in (Status.OK.value, Status.CACHED.value)
+        )
+        index[r.task_id] = _task_entry(r)
+        if not same:
+            changed.setdefault(r.workspace, []).append(r)
+
+    written = 0
+    root_updates: list[TaskResult] = changed.pop(ROOT_WORKSPACE, [])
+    for workspace, items in changed.items():
+        path = workspace_state_path(make, workspace)
+        data = read_json(path)
+        state = data if isinstance(data, dict) else {}
+        _apply(state, workspace, items)
+        write_json_atomic(path, state)
+        written += 1
+
+    runs = [x for x in root_state.get("runs", []) if isinstance(x, str)][-(MAX_RUNS - 1) :]
+    root_state.update(
+        {
+            "version": STATE_VERSION,
+            "project": make.project.name,
+            "last_run": {
+                "run_id": run_id,
+                "exit_code": summary["exit_code"],
+                "command": summary["command"],
+                "started_ms": summary["started_ms"],
+                "wall_ms": summary["wall_ms"],
+                "totals": summary["totals"],
+            },
+            "runs": [*runs, run_id],
+            "tasks": index,
+        }
+    )
+    if root_updates:
+        _apply(root_state, ROOT_WORKSPACE, root_updates)
+    write_json_atomic(root_state_path(make), root_state)
+    return written
+
+
+def _apply(state: dict[str, Any], workspace: str, items: Sequence[TaskResult]) -> None:
+    """Fold a run's results for one workspace into its state (old fields kept)."""
+    state["version"] = STATE_VERSION
+    state["workspace"] = workspace
+    history = [h for h in state.get("phase_history", []) if isinstance(h, dict)]
+    keys = dict(state.get("cache_keys") or {})
+    phases = dict(state.get("phases") or {})
+    for r in sorted(items, key=lambda x: x.started_ms or 0):
+        if r.started_ms is not None:
+            state["last_phase"] = r.phase
+            history.append(
+                {
+                    "phase": r.phase,
+                    "started_ms": r.started_ms,
+                    "duration_ms": r.duration_ms,
+                    "success": r.status.succeeded,
+                }
+            )
+        if r.key:
+            keys[r.phase] = r.key
+        entry = dict(phases.get(r.phase) or {})
+        durations = [d for d in entry.get("durations", []) if isinstance(d, int)]
+        if r.status is Status.OK:
+            durations = [*durations, r.duration_ms][-MAX_DURATIONS:]
+        entry.update(
+            {
+                "key": r.key,
+                "status": r.status.value,
+                "exit_code": r.exit_code,
+                "cache": r.cache.value,
+                "wall_ms": r.duration_ms,
+                "cpu_ms": r.cpu_ms,
+                "max_rss_kb": r.max_rss_kb,
+                "attempts": r.attempts,
+                "durations": durations,
+                "finished_ms": r.finished_ms,
+                "error": r.error,
+            }
+        )
+        phases[r.phase] = entry
+    state["phase_history"] = history[-MAX_HISTORY:]
+    state["cache_keys"] = keys
+    state["phases"] = phases

@@ -1,0 +1,188 @@
+"""The scheduler with a fake runner on threads: ordering, limits, failures. Nothing spawned."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from ggen.make import Hooks, Make, Phase, Project, Workspace
+from ggen.runner.plan import Task, build_plan
+from ggen.runner.results import CacheStatus, Status, TaskResult
+from ggen.runner.schedule import Limits, schedule
+
+
+class FakeRunner:
+    """Runs each task as a short sleep on a thread pool, recording order and concurrency."""
+
+    def __init__(
+        self,
+        fail: set[str] = frozenset(),
+        cached: set[str] = frozenset(),  # type: ignore[assignment]
+        crash: set[str] = frozenset(),
+        delay: float = 0.02,
+    ) -> None:  # type: ignore[assignment]
+        self.fail, self.cached, self.crash, self.delay = fail, cached, crash, delay
+        self.pool = ThreadPoolExecutor(8)
+        self.lock = threading.Lock()
+        self.active: set[str] = set()
+        self.max_active = 0
+        self.started: list[str] = []
+        self.overlaps: list[tuple[str, str]] = []
+        self.completed: list[str] = []
+
+    def prepare(self, task: Task) -> TaskResult | None:
+        if task.id in self.cached:
+            return TaskResult(
+                task.id, task.workspace, task.phase, Status.CACHED, cache=CacheStatus.HIT
+            )
+        return None
+
+    def _work(self, task: Task) -> TaskResult:
+        with self.lock:
+            for other in self.active:
+                self.overlaps.append((other, task.id))
+            self.active.add(task.id)
+            self.started.append(task.id)
+            self.max_active = max(self.max_active, len(self.active))
+        time.sleep(self.delay)
+        with self.lock:
+            self.active.discard(task.id)
+        if task.id in self.crash:
+            raise RuntimeError("worker died")
+        status = Status.FAILED if task.id in self.fail else Status.OK
+        return TaskResult(
+            task.id,
+            task.workspace,
+            task.phase,
+            status,
+            exit_code=1 if status is Status.FAILED else 0,
+        )
+
+    def submit(self, task: Task) -> Future[TaskResult]:
+        return self.pool.submit(self._work, task)
+
+    def complete(self, task: Task, result: TaskResult) -> TaskResult:
+        self.completed.append(task.id)
+        return result
+
+    def failed_to_run(self, task: Task, error: BaseException) -> TaskResult:
+        return TaskResult(task.id, task.workspace, task.phase, Status.FAILED, error=str(error))
+
+    def interrupt(self, hard: bool) -> None:
+        pass
+
+
+def project(n: int = 4, phases: tuple[Phase, ...] | None = None, chain: bool = False) -> Make:
+    ws = [
+        Workspace(f"w{i}", f"w{i}", depends_on=(f"w{i - 1}",) if chain and i else ())
+        for i in range(n)
+    ]
+    phases = phases or (Phase("build", ("true",), depends_on=("^build",)), Phase("test", ("true",)))
+    return Make(
+        root="/tmp/p", project=Project("p"), workspaces=tuple(ws), lifecycle=phases, hooks=Hooks()
+    )
+
+
+def test_dependencies_complete_before_dependents_start() -> None:
+    plan = build_plan(project(4, chain=True), ["build", "test"])
+    runner = FakeRunner()
+    out = schedule(plan.tasks, runner, Limits(jobs=4, parallel=True))
+    assert all(r.status is Status.OK for r in out.results.values())
+    for t in plan.tasks:
+        for d in t.deps:
+            assert runner.completed.index(d) < runner.started.index(t.id)
+
+
+def test_jobs_limit_is_respected_and_used() -> None:
+    plan = build_plan(project(8), ["build"])
+    runner = FakeRunner(delay=0.05)
+    schedule(plan.tasks, runner, Limits(jobs=3, parallel=True))
+    assert runner.max_active == 3
+
+
+def test_serial_without_parallel_flag() -> None:
+    plan = build_plan(project(4), ["build"])
+    runner = FakeRunner()
+    schedule(plan.tasks, runner, Limits(jobs=4, parallel=False))
+    assert runner.max_active == 1
+
+
+def test_phase_parallel_true_runs_in_parallel_without_flag() -> None:
+    make = project(4, phases=(Phase("build", ("true",), parallel=True),))
+    plan = build_plan(make, ["build"])
+    runner = FakeRunner(delay=0.05)
+    schedule(plan.tasks, runner, Limits(jobs=4, parallel=False))
+    assert runner.max_active == 4
+
+
+def test_parallel_false_phase_never_overlaps_itself() -> None:
+    make = project(
+        4, phases=(Phase("deploy", ("true",), parallel=False), Phase("build", ("true",)))
+    )
+    plan = build_plan(make, ["deploy", "build"])
+    runner = FakeRunner(delay=0.03)
+    schedule(plan.tasks, runner, Limits(jobs=4, parallel=True))
+    deploy_overlaps = [
+        (a, b) for a, b in runner.overlaps if a.endswith(":deploy") and b.endswith(":deploy")
+    ]
+    assert deploy_overlaps == []
+    assert runner.max_active >= 2  # builds still overlapped with deploys
+
+
+def test_fail_fast_skips_the_rest_and_dependents() -> None:
+    plan = build_plan(project(4, chain=True), ["build"])
+    runner = FakeRunner(fail={"w1:build"})
+    out = schedule(plan.tasks, runner, Limits(jobs=1, parallel=True))
+    assert out.results["w0:build"].status is Status.OK
+    assert out.results["w1:build"].status is Status.FAILED
+    assert out.results["w2:build"].status is Status.SKIPPED
+    assert out.results["w3:build"].status is Status.SKIPPED
+    assert "w2:build" not in runner.started
+
+
+def test_keep_going_runs_what_does_not_depend_on_failure() -> None:
+    plan = build_plan(project(4), ["build", "test"])
+    runner = FakeRunner(fail={"w0:build"})
+    out = schedule(plan.tasks, runner, Limits(jobs=2, parallel=True), keep_going=True)
+    assert out.results["w0:test"].status is Status.SKIPPED
+    assert "w0:build" in (out.results["w0:test"].error or "")
+    for i in (1, 2, 3):
+        assert out.results[f"w{i}:test"].status is Status.OK
+
+
+def test_cached_tasks_are_not_submitted() -> None:
+    plan = build_plan(project(3, chain=True), ["build"])
+    runner = FakeRunner(cached={"w0:build", "w1:build"})
+    out = schedule(plan.tasks, runner, Limits(jobs=2, parallel=True))
+    assert runner.started == ["w2:build"]
+    assert out.results["w0:build"].status is Status.CACHED
+
+
+def test_machinery_failure_fails_only_that_task() -> None:
+    plan = build_plan(project(3), ["build"])
+    runner = FakeRunner(crash={"w1:build"})
+    out = schedule(plan.tasks, runner, Limits(jobs=3, parallel=True), keep_going=True)
+    assert out.results["w1:build"].status is Status.FAILED
+    assert "worker died" in (out.results["w1:build"].error or "")
+    assert out.results["w0:build"].status is Status.OK
+
+
+def test_longest_chain_starts_first() -> None:
+    # w0 <- w1 <- w2 is a chain; w3 is alone: w0 should be picked before w3
+    ws = [
+        Workspace("w3", "w3"),
+        Workspace("w0", "w0"),
+        Workspace("w1", "w1", depends_on=("w0",)),
+        Workspace("w2", "w2", depends_on=("w1",)),
+    ]
+    make = Make(
+        root="/tmp/p",
+        project=Project("p"),
+        workspaces=tuple(ws),
+        lifecycle=(Phase("build", ("true",), depends_on=("^build",)),),
+    )
+    plan = build_plan(make, ["build"])
+    runner = FakeRunner()
+    schedule(plan.tasks, runner, Limits(jobs=1, parallel=True))
+    assert runner.started[0] == "w0:build"
