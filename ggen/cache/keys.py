@@ -13,9 +13,14 @@ import os
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import xxhash
+
+if TYPE_CHECKING:
+    from ggen.cache.digest import DigestMemo
+    from ggen.cache.files import InputIndex
+    from ggen.make import Make
 
 KEY_FORMAT = 1
 UNSET = "\x00unset"  # the value of an env_inputs variable that is not set
@@ -106,6 +111,39 @@ class Recipe:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed key recipe: {exc}") from exc
+
+
+def task_recipe(
+    make: Make,
+    workspace: str,
+    phase: str,
+    upstream: Iterable[tuple[str, str]],
+    index: InputIndex,
+    memo: DigestMemo,
+    environ: Mapping[str, str] = os.environ,
+) -> Recipe:
+    """The recipe of task (workspace, phase) given its upstream (task id, key) pairs: the
+    files are listed through ``index`` and hashed through ``memo`` as they are now."""
+    ws = make.workspace(workspace)
+    spec = make.phase_for(workspace, phase)
+    if ws is None or spec is None:
+        raise KeyError(f"{workspace}:{phase}")
+    files = dict(index.task_inputs(ws.path, spec.inputs, spec.outputs))
+    if make.project.inputs:
+        files.update(index.task_inputs(".", [f"//{p}" for p in make.project.inputs], ()))
+    inputs = []
+    for key_path, path in sorted(files.items()):
+        d = memo.digest(path)
+        inputs.append(InputFile(key_path, d.digest, d.executable))
+    return Recipe(
+        phase=phase,
+        workspace_path=ws.path,
+        commands=spec.commands,
+        env=resolved_env(ws.env, spec.env, spec.env_inputs, environ),
+        outputs=spec.outputs,
+        inputs=tuple(inputs),
+        upstream=tuple(sorted(upstream)),
+    )
 
 
 def resolved_env(

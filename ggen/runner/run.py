@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from ggen.cache.keys import InputFile, Recipe, resolved_env
+from ggen.cache.keys import Recipe, task_recipe
 from ggen.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TASK_FAILED, InternalError
 from ggen.make import ExecutorKind, Make, Phase
 from ggen.names import task_file_stem
@@ -156,27 +156,9 @@ class Session:
 
     def recipe(self, task: Task) -> Recipe:
         """The key recipe of a ready task: its inputs are hashed now, when they are final."""
-        ws = self.make.workspace(task.workspace)
-        phase = self._phase(task)
-        if ws is None:
-            raise InternalError(f"task {task.id} has no workspace")
-        index = self.index()
-        files = dict(index.task_inputs(ws.path, phase.inputs, phase.outputs))
-        if self.make.project.inputs:
-            shared = [f"//{p}" for p in self.make.project.inputs]
-            files.update(index.task_inputs(".", shared, ()))
-        inputs = []
-        for key_path, path in sorted(files.items()):
-            d = self.memo.digest(path)
-            inputs.append(InputFile(key_path, d.digest, d.executable))
-        recipe = Recipe(
-            phase=task.phase,
-            workspace_path=ws.path,
-            commands=phase.commands,
-            env=resolved_env(ws.env, phase.env, phase.env_inputs),
-            outputs=phase.outputs,
-            inputs=tuple(inputs),
-            upstream=tuple(sorted((d, self.keys[d]) for d in task.key_deps if d in self.keys)),
+        upstream = ((d, self.keys[d]) for d in task.key_deps if d in self.keys)
+        recipe = task_recipe(
+            self.make, task.workspace, task.phase, upstream, self.index(), self.memo
         )
         self.recipes[task.id] = recipe
         self.keys[task.id] = recipe.key()
@@ -348,9 +330,7 @@ def open_store(make: Make, options: RunOptions, warn: Callable[[str], None]) -> 
     )
 
 
-def open_remote(
-    make: Make, options: RunOptions, warn: Callable[[str], None]
-) -> RemoteCache | None:
+def open_remote(make: Make, options: RunOptions, warn: Callable[[str], None]) -> RemoteCache | None:
     """The remote cache: --remote-cache, else GGEN_REMOTE_CACHE, else ``[cache] remote``."""
     if options.no_cache:
         return None

@@ -71,8 +71,10 @@ def read_json(path: Path) -> Any:
 
 
 def new_run_id() -> str:
-    """A sortable, unique run id: ``20261125-182000-1a2b3c``."""
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+    """A unique run id that sorts by start time: ``20261125-182000-123-1a2b3c`` (UTC, ms)."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+    return f"{stamp}-{int(now * 1000) % 1000:03d}-{secrets.token_hex(3)}"
 
 
 def ggen_dir(make: Make) -> Path:
