@@ -256,7 +256,7 @@ def test_two_processes_at_once_share_one_cache(repo: Path, tmp_path: Path) -> No
         for d in (repo, other, repo)
     ]
     for p in procs:
-        out, err = p.communicate(timeout=120)
+        _out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
     v = ggen("cache", "verify", cwd=repo, env={"GGEN_CACHE_DIR": str(tmp_path / "cache")})
     assert v.returncode == 0, v.stdout + v.stderr
