@@ -167,7 +167,8 @@ class Session:
     def prepare(self, task: Task) -> TaskResult | None:
         """Compute the key; on a cache hit restore the outputs and the log and answer cached."""
         phase = self._phase(task)
-        key = self.recipe(task).key()
+        self.recipe(task)
+        key = self.keys[task.id]
         if not self.caching(phase) or self.options.force or self.store is None:
             return None
         started = time.time()
@@ -186,15 +187,17 @@ class Session:
 
         ws = self.make.workspace(task.workspace)
         ws_dir = self.root / (ws.path if ws else ".")
+        log_path = self._log_path(task)
         try:
             restored = self.store.restore(manifest, ws_dir, memo=self.memo)
-            log = self.store.read_log(manifest)
+            if not self._same_file(log_path, manifest.log_digest):
+                self._write_log(log_path, self.store.read_log(manifest))
         except CorruptEntry as exc:
             self.console.warn(f"{task.id}: cache entry {key} is damaged ({exc}); running it")
             return None
         if restored.written and self._index is not None:
             self._index.mark_changed(ws.path if ws else ".")
-        log_rel = self._write_log(task, log)
+        log_rel = os.path.relpath(log_path, self.root)
         return TaskResult(
             task_id=task.id,
             workspace=task.workspace,
@@ -211,15 +214,23 @@ class Session:
             deps=task.deps,
         )
 
-    def _write_log(self, task: Task, log: bytes) -> str:
-        path = Path(self.exec_options.logs_dir) / (
-            task_file_stem(task.workspace, task.phase) + ".log"
-        )
+    def _log_path(self, task: Task) -> Path:
+        stem = task_file_stem(task.workspace, task.phase)
+        return Path(self.exec_options.logs_dir) / f"{stem}.log"
+
+    def _same_file(self, path: Path, digest: str) -> bool:
+        """Whether ``path`` already holds the blob ``digest`` (a replayed log, usually)."""
+        try:
+            return self.memo.digest(path).digest == digest
+        except OSError:
+            return False
+
+    @staticmethod
+    def _write_log(path: Path, log: bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_bytes(log)
         os.replace(tmp, path)
-        return os.path.relpath(path, self.root)
 
     # execute ------------------------------------------------------------------------------
     def executor(self) -> Executor:
@@ -332,7 +343,9 @@ def open_store(make: Make, options: RunOptions, warn: Callable[[str], None]) -> 
 
 def open_remote(make: Make, options: RunOptions, warn: Callable[[str], None]) -> RemoteCache | None:
     """The remote cache: --remote-cache, else GGEN_REMOTE_CACHE, else ``[cache] remote``."""
-    if options.no_cache:
+    if options.no_cache or not (
+        options.remote_cache is not None or os.environ.get("GGEN_REMOTE_CACHE") or make.cache.remote
+    ):
         return None
     from ggen.cache.remote import RemoteCache
 
