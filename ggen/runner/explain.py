@@ -12,11 +12,10 @@ from pathlib import Path
 from ggen.cache.keys import Difference, Reason, Recipe, explain
 from ggen.errors import UsageError
 from ggen.make import Make
-from ggen.names import task_file_stem
 from ggen.runner.console import Console
 from ggen.runner.plan import build_plan, task_id
 from ggen.runner.run import RunOptions, Session, open_store, resolve_limits
-from ggen.runner.state import ggen_dir, read_json
+from ggen.runner.state import load_recipe
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ def explain_task(
             break
     recipe = session.recipes[target]
     key = recipe.key()
-    data = read_json(ggen_dir(make) / "recipes" / f"{task_file_stem(workspace, phase)}.json")
+    data = load_recipe(make, workspace, phase)
     old: Recipe | None = None
     if isinstance(data, dict):
         try:

@@ -33,10 +33,8 @@ from ggen.runner.schedule import Limits, schedule
 from ggen.runner.state import (
     build_summary,
     ggen_dir,
-    load_root_state,
     new_run_id,
     record_state,
-    write_json_atomic,
     write_summary,
 )
 
@@ -312,23 +310,6 @@ class Session:
             self.remote.close()
         self.memo.save()
 
-    # record -------------------------------------------------------------------------------
-    def save_recipes(self, results: dict[str, TaskResult]) -> None:
-        """Keep the recipe of each task whose key changed, for ``ggen explain``."""
-        recorded = load_root_state(self.make).get("tasks") or {}
-        rdir = ggen_dir(self.make) / "recipes"
-        for tid, recipe in self.recipes.items():
-            r = results.get(tid)
-            if r is None or not r.status.succeeded:
-                continue
-            if (recorded.get(tid) or {}).get("key") == r.key and (
-                rdir / f"{task_file_stem(r.workspace, r.phase)}.json"
-            ).exists():
-                continue
-            write_json_atomic(
-                rdir / f"{task_file_stem(r.workspace, r.phase)}.json", recipe.to_json()
-            )
-
 
 def open_store(make: Make, options: RunOptions, warn: Callable[[str], None]) -> Store | None:
     """The local store, unless --no-cache."""
@@ -428,9 +409,9 @@ def _run_locked(
         finished_ms=int(finished * 1000),
         exit_code=code,
     )
-    session.save_recipes(results)
     write_summary(make, summary, Path(options.summary_path) if options.summary_path else None)
-    record_state(make, run_id, summary, ordered)
+    recipes = {tid: r.to_json() for tid, r in session.recipes.items()}
+    record_state(make, run_id, summary, ordered, recipes)
     if options.trace_path:
         from ggen.report.trace import write_trace
 

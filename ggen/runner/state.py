@@ -91,6 +91,17 @@ def workspace_state_path(make: Make, workspace: str) -> Path:
     return Path(make.root) / rel / GGEN_DIR / "state.json"
 
 
+def load_recipe(make: Make, workspace: str, phase: str) -> Any:
+    """What the key of (workspace, phase) was made of when it last succeeded, or None."""
+    path = (
+        root_state_path(make)
+        if workspace == ROOT_WORKSPACE
+        else workspace_state_path(make, workspace)
+    )
+    data = read_json(path)
+    return (data.get("recipes") or {}).get(phase) if isinstance(data, dict) else None
+
+
 def load_root_state(make: Make) -> dict[str, Any]:
     data = read_json(root_state_path(make))
     return data if isinstance(data, dict) else {}
@@ -204,10 +215,16 @@ def _task_entry(r: TaskResult) -> dict[str, Any]:
 
 
 def record_state(
-    make: Make, run_id: str, summary: Mapping[str, Any], results: Sequence[TaskResult]
+    make: Make,
+    run_id: str,
+    summary: Mapping[str, Any],
+    results: Sequence[TaskResult],
+    recipes: Mapping[str, Any] | None = None,
 ) -> int:
     """Update the root state and the state of every workspace where something changed.
-    Returns the number of workspace files written."""
+
+    ``recipes`` (task id -> what its key was made of) are kept with each successful task's
+    entry, for ``ggen explain``. Returns the number of workspace files written."""
     root_state = load_root_state(make)
     index: dict[str, Any] = root_state.get("tasks") or {}
     changed: dict[str, list[TaskResult]] = {}
@@ -230,7 +247,7 @@ def record_state(
         path = workspace_state_path(make, workspace)
         data = read_json(path)
         state = data if isinstance(data, dict) else {}
-        _apply(state, workspace, items)
+        _apply(state, workspace, items, recipes or {})
         write_json_atomic(path, state)
         written += 1
 
@@ -252,14 +269,24 @@ def record_state(
         }
     )
     if root_updates:
-        _apply(root_state, ROOT_WORKSPACE, root_updates)
+        _apply(root_state, ROOT_WORKSPACE, root_updates, recipes or {})
     write_json_atomic(root_state_path(make), root_state)
     return written
 
 
-def _apply(state: dict[str, Any], workspace: str, items: Sequence[TaskResult]) -> None:
+def _apply(
+    state: dict[str, Any],
+    workspace: str,
+    items: Sequence[TaskResult],
+    recipes: Mapping[str, Any],
+) -> None:
     """Fold a run's results for one workspace into its state (old fields kept)."""
     state["version"] = STATE_VERSION
+    kept = dict(state.get("recipes") or {})
+    for r in items:
+        if r.status.succeeded and r.task_id in recipes:
+            kept[r.phase] = recipes[r.task_id]
+    state["recipes"] = kept
     state["workspace"] = workspace
     history = [h for h in state.get("phase_history", []) if isinstance(h, dict)]
     keys = dict(state.get("cache_keys") or {})
