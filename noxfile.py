@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["tests", "lint"]
@@ -12,9 +15,18 @@ TEST_DEPS = ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100"]
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite (needs nginx and chromium on the machine: see .ci/run)."""
+    """The test suite (needs nginx, chromium and node on the machine: see the README)."""
     session.install("-e", ".[dask]", *TEST_DEPS)
-    session.run("pytest", *session.posargs)
+    env = {}
+    if not shutil.which("tsc"):
+        # the TypeScript layout tests need a real tsc: install it next to the session
+        prefix = Path(session.cache_dir) / "node"
+        tsc = prefix / "node_modules" / ".bin" / "tsc"
+        if not tsc.exists():
+            session.run("npm", "install", "--silent", "--prefix", str(prefix), "typescript@5",
+                        external=True)
+        env["GGEN_TEST_TSC"] = str(tsc)
+    session.run("pytest", *session.posargs, env=env)
 
 
 @nox.session
