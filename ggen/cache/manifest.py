@@ -1,0 +1,200 @@
+"""The format of a cache entry's manifest: what a task produced, as validated orjson bytes.
+
+Owns ``Manifest`` (with ``OutputEntry`` and ``SymlinkEntry``), its ``to_bytes``/``from_bytes``
+encoding and the checks every manifest passes, whether written here or received from a remote
+cache: field types and ranges (``CorruptEntry``) and paths (``check_paths``,
+``check_symlink_target``: ``UnsafeEntry`` for anything that would write outside the workspace).
+These checks are pure; the store (``ggen.cache.store``) adds those that look at the disk.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+MANIFEST_VERSION = 1
+HEX_DIGEST = re.compile(r"[0-9a-f]{32}")  # a blob digest or a task key
+_FORBIDDEN_PARTS = frozenset({"", ".", "..", ".git", ".ggen"})
+
+
+class CorruptEntry(Exception):
+    """A cache entry that cannot be used (malformed, truncated, missing blob); a miss."""
+
+
+class UnsafeEntry(CorruptEntry):
+    """A manifest whose paths would write outside the workspace; refused, a miss."""
+
+
+@dataclass(frozen=True)
+class OutputEntry:
+    """One output file: workspace-relative path, content digest, size and permission bits."""
+
+    path: str
+    digest: str
+    size: int
+    mode: int
+
+
+@dataclass(frozen=True)
+class SymlinkEntry:
+    """One output symlink: workspace-relative path and its (relative) target text."""
+
+    path: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a successful task produced: its outputs, its log and how it went."""
+
+    key: str
+    workspace: str
+    phase: str
+    outputs: tuple[OutputEntry, ...]
+    symlinks: tuple[SymlinkEntry, ...]
+    exit_code: int
+    log_digest: str
+    duration_ms: int
+    created_ms: int
+
+    def digests(self) -> set[str]:
+        """Every blob this manifest needs: its outputs' and its log's."""
+        return {o.digest for o in self.outputs} | {self.log_digest}
+
+    def to_bytes(self) -> bytes:
+        """The manifest as orjson bytes (the format ``from_bytes`` reads)."""
+        return orjson.dumps(
+            {
+                "version": MANIFEST_VERSION,
+                "key": self.key,
+                "workspace": self.workspace,
+                "phase": self.phase,
+                "outputs": [
+                    {"path": o.path, "digest": o.digest, "size": o.size, "mode": o.mode}
+                    for o in self.outputs
+                ],
+                "symlinks": [{"path": s.path, "target": s.target} for s in self.symlinks],
+                "exit_code": self.exit_code,
+                "log_digest": self.log_digest,
+                "duration_ms": self.duration_ms,
+                "created_ms": self.created_ms,
+            }
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Manifest:
+        """Parse and validate a manifest; ``CorruptEntry`` (``UnsafeEntry`` for dangerous
+        paths) on anything malformed."""
+        try:
+            raw = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise CorruptEntry(f"not valid JSON ({exc})") from None
+        if not isinstance(raw, dict):
+            raise CorruptEntry("not a JSON object")
+        if raw.get("version") != MANIFEST_VERSION:
+            raise CorruptEntry(f"unknown manifest version {raw.get('version')!r}")
+        outputs = tuple(
+            OutputEntry(
+                path=_field(item, "path", str),
+                digest=_digest_field(item, "digest"),
+                size=_int_field(item, "size"),
+                mode=_int_field(item, "mode", high=0o777),
+            )
+            for item in _list_field(raw, "outputs")
+        )
+        symlinks = tuple(
+            SymlinkEntry(path=_field(item, "path", str), target=_field(item, "target", str))
+            for item in _list_field(raw, "symlinks")
+        )
+        manifest = cls(
+            key=_key_field(raw),
+            workspace=_field(raw, "workspace", str),
+            phase=_field(raw, "phase", str),
+            outputs=outputs,
+            symlinks=symlinks,
+            exit_code=_int_field(raw, "exit_code", low=-(2**31)),
+            log_digest=_digest_field(raw, "log_digest"),
+            duration_ms=_int_field(raw, "duration_ms"),
+            created_ms=_int_field(raw, "created_ms"),
+        )
+        check_paths(manifest)
+        return manifest
+
+
+def _field(obj: object, name: str, kind: type[Any]) -> Any:
+    if not isinstance(obj, dict) or name not in obj:
+        raise CorruptEntry(f"missing field {name!r}")
+    value = obj[name]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise CorruptEntry(f"field {name!r} is not a {kind.__name__}")
+    return value
+
+
+def _int_field(obj: object, name: str, *, low: int = 0, high: int = 2**63 - 1) -> int:
+    value: int = _field(obj, name, int)
+    if not low <= value <= high:
+        raise CorruptEntry(f"field {name!r} out of range: {value}")
+    return value
+
+
+def _digest_field(obj: object, name: str) -> str:
+    value: str = _field(obj, name, str)
+    if not HEX_DIGEST.fullmatch(value):
+        raise CorruptEntry(f"field {name!r} is not a digest: {value!r}")
+    return value
+
+
+def _key_field(obj: object) -> str:
+    return _digest_field(obj, "key")
+
+
+def _list_field(obj: object, name: str) -> list[object]:
+    value: list[object] = _field(obj, name, list)
+    return value
+
+
+def check_paths(manifest: Manifest) -> None:
+    """Refuse (``UnsafeEntry``) paths that are absolute, climb with ``..``, enter ``.git`` or
+    ``.ggen``, repeat, or lie below another entry; and symlink targets that are absolute or
+    lead outside the workspace. Pure: looks at the manifest only."""
+    paths = [o.path for o in manifest.outputs] + [s.path for s in manifest.symlinks]
+    seen: set[str] = set()
+    for path in paths:
+        if path.startswith("/") or "\0" in path:
+            raise UnsafeEntry(f"unsafe path {path!r}")
+        parts = path.split("/")
+        if any(part.lower() in _FORBIDDEN_PARTS for part in parts):
+            raise UnsafeEntry(f"unsafe path {path!r}")
+        if path in seen:
+            raise UnsafeEntry(f"path {path!r} listed twice")
+        seen.add(path)
+    for path in paths:
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in seen:
+                raise UnsafeEntry(f"path {path!r} lies below another entry")
+    for link in manifest.symlinks:
+        check_symlink_target(link.path, link.target)
+
+
+def check_symlink_target(path: str, target: str) -> None:
+    """Refuse a symlink target that is absolute or leads outside the workspace.
+
+    ``..`` may only lead the target: after a component that could itself be a symlink on
+    disk, ``..`` would climb from wherever that symlink points.
+    """
+    if not target or target.startswith("/") or "\0" in target:
+        raise UnsafeEntry(f"symlink {path!r} -> {target!r} is not a relative target")
+    parts = target.split("/")
+    leading = 0
+    while leading < len(parts) and parts[leading] == "..":
+        leading += 1
+    if ".." in parts[leading:]:
+        raise UnsafeEntry(f"symlink {path!r} -> {target!r} has '..' after a name")
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+    if resolved == ".." or resolved.startswith("../"):
+        raise UnsafeEntry(f"symlink {path!r} -> {target!r} leads outside the workspace")

@@ -1,0 +1,434 @@
+"""Typed access to parsed make.toml tables, and the reading of TOML files.
+
+Owns what the loader (``ggen.make_loader``) builds on: ``_Table`` (typed getters that turn every
+wrong value into a ``ConfigError`` naming file, key path and fix), TOML type names and key
+quoting for messages, did-you-mean suggestions, ``[env]`` parsing, size parsing (``parse_size``),
+``_read_toml``, which reads and decodes one file with line/column errors, and the checks of the
+single-value fields of a ``[lifecycle.NAME]`` table (commands, globs, timeout...).
+
+Imported only when a make.toml is loaded or a size parsed, never by ``import ggen.make``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import NoReturn
+
+import tomli
+
+from ggen.errors import ConfigError, UsageError
+from ggen.make import Env
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*")
+_SIZE_UNITS: Mapping[str, int] = MappingProxyType(
+    {
+        "": 1,
+        "b": 1,
+        "kb": 1000,
+        "mb": 1000**2,
+        "gb": 1000**3,
+        "tb": 1000**4,
+        "kib": 1024,
+        "mib": 1024**2,
+        "gib": 1024**3,
+        "tib": 1024**4,
+    }
+)
+_SIZE_HINT = 'write a byte count or a size such as "500MB", "5GB" or "1.5GiB"'
+_DECODE_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+_EXPECTED_HINT: Mapping[str, str] = MappingProxyType(
+    {
+        "a string": 'write it in quotes, e.g. "value"',
+        "a boolean": "write true or false",
+        "an integer": "write a whole number",
+        "a number": "write a number",
+        "a table": "write it as a [table] or an inline { key = value } table",
+        "an array of strings": 'write a list such as ["a", "b"]',
+        "a string or an array of strings": 'write "a" or ["a", "b"]',
+    }
+)
+
+
+def _quote(name: str) -> str:
+    """``name`` as it would be written as a TOML key: bare when possible, else quoted."""
+    if _BARE_KEY.fullmatch(name):
+        return name
+    return json.dumps(name, ensure_ascii=False)
+
+
+def _join(prefix: str, name: str) -> str:
+    """The key path of ``name`` inside the table at ``prefix``."""
+    return f"{prefix}.{_quote(name)}" if prefix else _quote(name)
+
+
+def _type_name(value: object) -> str:
+    """The TOML name of the type of a parsed value, for messages."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "table"
+    if isinstance(value, datetime.datetime):
+        return "datetime"
+    if isinstance(value, datetime.date):
+        return "date"
+    if isinstance(value, datetime.time):
+        return "time"
+    return type(value).__name__
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str | None:
+    """The closest of ``choices`` to ``word`` (a likely typo), if any is close enough."""
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def _listing(names: Sequence[str], limit: int = 12) -> str:
+    """A short, readable list of names for a hint."""
+    shown = ", ".join(_quote(n) for n in names[:limit])
+    if len(names) > limit:
+        shown += f", ... ({len(names) - limit} more)"
+    return shown or "none"
+
+
+def _number(value: float) -> str:
+    """A number for a message; integers too long to print (TOML allows them) are summarised."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return "a number too large to use"
+    return str(value)
+
+
+def _fail(file: str, key: str | None, message: str, hint: str | None = None) -> NoReturn:
+    raise ConfigError(message, file=file, key=key or None, hint=hint)
+
+
+def _wrong_type(file: str, key: str, expected: str, value: object) -> NoReturn:
+    _fail(file, key, f"expected {expected}, got {_type_name(value)}", _EXPECTED_HINT.get(expected))
+
+
+class _Table:
+    """One parsed TOML table with the file and key path it came from, for typed access."""
+
+    __slots__ = ("data", "file", "path")
+
+    def __init__(self, data: Mapping[str, object], file: str, path: str) -> None:
+        self.data = data
+        self.file = file
+        self.path = path
+
+    @classmethod
+    def of(cls, value: object, file: str, path: str) -> _Table:
+        if not isinstance(value, dict):
+            _wrong_type(file, path, "a table", value)
+        return cls(value, file, path)
+
+    def key(self, name: str) -> str:
+        return _join(self.path, name)
+
+    def fail(self, name: str | None, message: str, hint: str | None = None) -> NoReturn:
+        _fail(self.file, self.path if name is None else self.key(name), message, hint)
+
+    def check_keys(self, known: Sequence[str], where: str | None = None) -> None:
+        """Reject any key not in ``known``, suggesting the nearest known one."""
+        for name, value in self.data.items():
+            if name in known:
+                continue
+            what = "unknown table" if isinstance(value, dict) else "unknown key"
+            if where:
+                what += f" in {where}"
+            close = _suggest(name, known)
+            if close is not None:
+                self.fail(name, f'{what}, did you mean "{close}"?')
+            self.fail(name, what, f"expected one of: {_listing(known)}")
+
+    def sub(self, name: str) -> _Table | None:
+        value = self.data.get(name)
+        return None if value is None else _Table.of(value, self.file, self.key(name))
+
+    def str_(self, name: str) -> str | None:
+        value = self.data.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            _wrong_type(self.file, self.key(name), "a string", value)
+        return value
+
+    def required_str(self, name: str, example: str) -> str:
+        value = self.str_(name)
+        if value is None:
+            where = f"[{self.path}]" if self.path else "the file"
+            self.fail(name, "missing required key", f"add {name} = {example} to {where}")
+        if not value:
+            self.fail(name, "must not be empty", f"write it as {name} = {example}")
+        return value
+
+    def bool_(self, name: str, default: bool) -> bool:
+        value = self.data.get(name)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            _wrong_type(self.file, self.key(name), "a boolean", value)
+        return value
+
+    def opt_bool(self, name: str) -> bool | None:
+        return self.bool_(name, False) if name in self.data else None
+
+    def int_(self, name: str, minimum: int, maximum: int | None = None) -> int | None:
+        value = self.data.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            _wrong_type(self.file, self.key(name), "an integer", value)
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+            self.fail(
+                name, f"must be {bound}, got {_number(value)}", f"write a whole number {bound}"
+            )
+        return value
+
+    def str_list(self, name: str, *, single: bool = False) -> tuple[str, ...] | None:
+        """An array of strings (or, with ``single``, one string standing for a list of one)."""
+        value = self.data.get(name)
+        if value is None:
+            return None
+        if single and isinstance(value, str):
+            return (value,)
+        expected = "a string or an array of strings" if single else "an array of strings"
+        if not isinstance(value, list):
+            _wrong_type(self.file, self.key(name), expected, value)
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                _wrong_type(self.file, f"{self.key(name)}[{i}]", "a string", item)
+        return tuple(value)
+
+
+def _env_name_error(name: str) -> str | None:
+    if not name:
+        return "an environment variable name must not be empty"
+    if "=" in name or "\0" in name:
+        return "an environment variable name cannot contain '=' or NUL"
+    return None
+
+
+def _parse_env(value: object, file: str, path: str) -> dict[str, str]:
+    """An ``[env]`` table: names to strings; integers, floats and booleans become strings."""
+    table = _Table.of(value, file, path)
+    env: dict[str, str] = {}
+    for name, raw in table.data.items():
+        problem = _env_name_error(name)
+        if problem:
+            table.fail(name, problem, "rename the variable")
+        if isinstance(raw, str):
+            text = raw
+        elif isinstance(raw, bool):
+            text = "true" if raw else "false"
+        elif isinstance(raw, (int, float)):
+            try:
+                text = str(raw)
+            except ValueError:  # an integer of more than 4300 digits (hex in the file)
+                table.fail(name, "the number is too large", "write it as a string")
+        else:
+            _wrong_type(file, table.key(name), "a string", raw)
+        if "\0" in text:
+            table.fail(name, "a value cannot contain a NUL character", "remove it")
+        env[name] = text
+    return env
+
+
+def _sorted_env(env: Mapping[str, str]) -> Env:
+    return tuple(sorted(env.items()))
+
+
+def _size_bytes(value: object) -> int | None:
+    """Bytes from an integer or a size such as ``"500MB"``; None when it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, str):
+        return None
+    match = _SIZE.fullmatch(value)
+    if match is None:
+        return None
+    unit = _SIZE_UNITS.get(match.group(2).lower())
+    amount = float(match.group(1)) * (unit or 0)
+    if unit is None or not math.isfinite(amount):
+        return None
+    return round(amount)
+
+
+def parse_size(value: object, what: str = "size") -> int:
+    """Bytes from an integer or a size such as ``"500MB"``, ``"5GB"``, ``"1.5GiB"``.
+
+    KB/MB/GB/TB are powers of 1000, KiB/MiB/GiB/TiB powers of 1024 (units are case-insensitive).
+    Shared by ``[cache] max_size`` and the command line; ``what`` names the option in the
+    ``UsageError`` raised for anything that is not a positive size.
+    """
+    size = _size_bytes(value)
+    if size is None:
+        raise UsageError(f"{what}: cannot read {json.dumps(str(value))} as a size ({_SIZE_HINT})")
+    if size <= 0:
+        raise UsageError(f"{what}: must be positive, got {_number(size)} ({_SIZE_HINT})")
+    return size
+
+
+def _read_toml(path: str, display: str) -> dict[str, object]:
+    """Parse one TOML file; every failure (I/O, encoding, syntax) becomes a ConfigError."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
+        _fail(display, None, "not found", "create make.toml or use -C DIR to name the project")
+    except OSError as exc:
+        _fail(display, None, f"cannot read: {exc.strerror or exc}", "check the file's permissions")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        start = exc.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
+        line = raw.count(b"\n", 0, start) + 1
+        column = start - (raw.rfind(b"\n", 0, start) + 1) + 1
+        raise ConfigError(
+            "not valid UTF-8", file=display, line=line, column=column, hint="save it as UTF-8"
+        ) from None
+    try:
+        return tomli.loads(text)
+    except tomli.TOMLDecodeError as exc:
+        message, line_no, column_no = _decode_error_parts(exc)
+        raise ConfigError(
+            message, file=display, line=line_no, column=column_no, hint="fix the TOML syntax"
+        ) from None
+    except ValueError as exc:  # tomli lets int() refuse numbers of more than 4300 digits
+        raise ConfigError(str(exc), file=display, hint="shorten the number") from None
+    except RecursionError:
+        raise ConfigError(
+            "arrays or inline tables are nested too deeply",
+            file=display,
+            hint="flatten the nesting",
+        ) from None
+
+
+def _decode_error_parts(exc: tomli.TOMLDecodeError) -> tuple[str, int | None, int | None]:
+    """Message, line and column of a TOML syntax error (attributes in tomli >= 2.1, else text)."""
+    message = getattr(exc, "msg", None)
+    line = getattr(exc, "lineno", None)
+    column = getattr(exc, "colno", None)
+    if isinstance(message, str) and isinstance(line, int):
+        return message, line, column if isinstance(column, int) else None
+    text = str(exc)
+    found = _DECODE_POSITION.search(text)
+    if found is None:
+        return text, None, None
+    return text[: found.start()].rstrip(), int(found.group(1)), int(found.group(2))
+
+
+# -- fields of a [lifecycle.NAME] table ---------------------------------------------------------
+
+
+def _phase_commands(table: _Table) -> tuple[str, ...]:
+    """``command`` (one) or ``commands`` (a non-empty list): exactly one, no empty command."""
+    has_one, has_many = "command" in table.data, "commands" in table.data
+    if has_one and has_many:
+        table.fail(None, 'both "command" and "commands" are set', "keep exactly one of them")
+    if has_one:
+        command = table.str_("command") or ""
+        if not command.strip():
+            table.fail("command", "must not be empty", "write the shell command to run")
+        return (command,)
+    if not has_many:
+        table.fail(
+            None,
+            'no "command" or "commands"',
+            'add command = "..." or commands = ["...", "..."]',
+        )
+    commands = table.str_list("commands") or ()
+    if not commands:
+        table.fail("commands", "must list at least one command", 'write ["cmd1", "cmd2"]')
+    for i, command in enumerate(commands):
+        if not command.strip():
+            _fail(
+                table.file,
+                f"{table.key('commands')}[{i}]",
+                "must not be empty",
+                "remove it or write the command",
+            )
+    return commands
+
+
+def _phase_workspaces(table: _Table) -> tuple[str, ...] | None:
+    """``workspaces``: None when absent (every workspace), else a non-empty list."""
+    listed = table.str_list("workspaces")
+    if listed is not None and not listed:
+        table.fail(
+            "workspaces",
+            "must name at least one workspace",
+            'remove the key to run on every workspace, or list some ("." = the root)',
+        )
+    return listed
+
+
+def _phase_globs(table: _Table, name: str) -> tuple[str, ...] | None:
+    """``inputs`` or ``outputs``: relative patterns (``//`` = the root; outputs stay inside)."""
+    patterns = table.str_list(name)
+    if patterns is None:
+        return None
+    for i, pattern in enumerate(patterns):
+        key = f"{table.key(name)}[{i}]"
+        if not pattern:
+            _fail(table.file, key, "must not be empty", "remove it")
+        if pattern.startswith("/") and not pattern.startswith("//"):
+            _fail(
+                table.file,
+                key,
+                f"absolute path {json.dumps(pattern)}",
+                'write it relative to the workspace, or start it with "//" for the root',
+            )
+        if name == "outputs" and ".." in pattern.split("/"):
+            _fail(
+                table.file,
+                key,
+                f"{json.dumps(pattern)} leaves the workspace",
+                "outputs must lie inside the workspace",
+            )
+    return patterns
+
+
+def _phase_env_inputs(table: _Table) -> tuple[str, ...]:
+    """``env_inputs``: environment variable names whose values enter the key."""
+    names = table.str_list("env_inputs") or ()
+    for i, name in enumerate(names):
+        problem = _env_name_error(name)
+        if problem:
+            _fail(table.file, f"{table.key('env_inputs')}[{i}]", problem, "fix the name")
+    return names
+
+
+def _phase_timeout(table: _Table) -> float | None:
+    """``timeout``: a positive, finite number of seconds, or None."""
+    value = table.data.get("timeout")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        _wrong_type(table.file, table.key("timeout"), "a number", value)
+    seconds = float(value) if not isinstance(value, int) or value.bit_length() < 64 else math.inf
+    if not (math.isfinite(seconds) and seconds > 0):
+        table.fail(
+            "timeout",
+            f"must be a positive number of seconds, got {_number(value)}",
+            "write e.g. timeout = 600, or remove it for no timeout",
+        )
+    return seconds
