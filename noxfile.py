@@ -36,3 +36,19 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", "ggen", "tests", "bench", "noxfile.py")
     session.run("ruff", "format", "--check", "ggen")
     session.run("mypy", "ggen")
+
+
+@nox.session(name="bench-peers")
+def bench_peers(session: nox.Session) -> None:
+    """Install the benchmark's peers: turbo (npm), go-task and doit (pip), GNU make and strace
+    (apt-get, when missing and root), into $GGEN_BENCH_PEERS or $TMPDIR/ggen-bench-peers."""
+    session.install("-e", ".")
+    session.run("python", "-m", "bench", "install-peers", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmark harness (peers installed when missing): prints the table, writes
+    bench/results/<run>.json and .md, and bench/RESULTS.md."""
+    session.install("-e", ".")
+    session.run("python", "-m", "bench", "--install-peers", *session.posargs)
