@@ -36,15 +36,37 @@ def _descendants() -> set[int]:
         return set()
 
 
+def _reap_adopted(before: set[int]) -> None:
+    """Collect the orphans this subreaper adopted once they have died: nobody else will, and
+    each would stay a zombie until pytest exits."""
+    try:
+        children = psutil.Process(os.getpid()).children()
+    except psutil.Error:
+        return
+    for child in children:
+        if child.pid in before:
+            continue
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(child.pid, os.WNOHANG)
+        except (psutil.Error, ChildProcessError):
+            continue
+
+
 @pytest.fixture(autouse=True)
 def no_child_left_behind() -> Iterator[None]:
-    """Fail a test that leaves a child process (or grandchild) running after it ends."""
+    """Fail a test that leaves a child process (or grandchild) running after it ends.
+
+    Zombies do not count (they are collected here), live processes get 5 seconds to go.
+    """
     before = _descendants()
     yield
     deadline = time.monotonic() + 5.0
-    left = _descendants() - before
+    _reap_adopted(before)
+    left = {p for p in _descendants() - before if _alive(p)}
     while left and time.monotonic() < deadline:
         time.sleep(0.05)
+        _reap_adopted(before)
         left = {p for p in _descendants() - before if _alive(p)}
     if left:
         names = []
@@ -57,7 +79,16 @@ def no_child_left_behind() -> Iterator[None]:
 
 
 def _alive(pid: int) -> bool:
+    """Running, and not a resource tracker: loky and multiprocessing start one per process that
+    uses them (here, pytest itself, for tests that use a pool in-process), and it lives as long
+    as that process does."""
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return not (
+            proc.ppid() == os.getpid()
+            and "resource_tracker import main" in " ".join(proc.cmdline())
+        )
     except psutil.Error:
         return False

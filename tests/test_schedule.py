@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
+import pytest
+
+from ggen.errors import UsageError
 from ggen.make import Hooks, Make, Phase, Project, Workspace
 from ggen.runner.plan import Task, build_plan
 from ggen.runner.results import CacheStatus, Status, TaskResult
@@ -186,3 +191,88 @@ def test_longest_chain_starts_first() -> None:
     runner = FakeRunner()
     schedule(plan.tasks, runner, Limits(jobs=1, parallel=True))
     assert runner.started[0] == "w0:build"
+
+
+class InterruptingRunner(FakeRunner):
+    """Ctrl-C arrives while ``w0:build`` and ``w1:build`` run (raised in the scheduling thread,
+    as a signal would); they then fail as a TERM would make them fail."""
+
+    def __init__(self, second_ctrl_c: bool = False) -> None:
+        super().__init__(delay=0.0)
+        self.second_ctrl_c = second_ctrl_c
+        self.interrupts: list[bool] = []
+        self.stopped = threading.Event()
+        self.hard = threading.Event()
+
+    def prepare(self, task: Task) -> TaskResult | None:
+        if task.id == "w2:build":
+            raise KeyboardInterrupt
+        return None
+
+    def _work(self, task: Task) -> TaskResult:
+        with self.lock:
+            self.started.append(task.id)
+        assert self.stopped.wait(30)
+        if self.second_ctrl_c and task.id == "w0:build":
+            os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C while the first drains
+            assert self.hard.wait(30)
+        return TaskResult(task.id, task.workspace, task.phase, Status.FAILED, exit_code=-15)
+
+    def interrupt(self, hard: bool) -> None:
+        self.interrupts.append(hard)
+        self.stopped.set()
+        if hard:
+            self.hard.set()
+
+
+def test_ctrl_c_interrupts_the_running_and_skips_the_rest() -> None:
+    plan = build_plan(project(4), ["build"])
+    runner = InterruptingRunner()
+    out = schedule(plan.tasks, runner, Limits(jobs=3, parallel=True))
+    assert out.interrupted
+    assert runner.interrupts == [False]
+    assert {t: r.status for t, r in out.results.items()} == {
+        "w0:build": Status.INTERRUPTED,
+        "w1:build": Status.INTERRUPTED,
+        "w2:build": Status.SKIPPED,
+        "w3:build": Status.SKIPPED,
+    }
+    assert out.results["w0:build"].error == "interrupted (None)"
+    assert out.results["w3:build"].error == "not started: interrupted"
+
+
+def test_a_second_ctrl_c_while_draining_kills_hard() -> None:
+    plan = build_plan(project(4), ["build"])
+    runner = InterruptingRunner(second_ctrl_c=True)
+    out = schedule(plan.tasks, runner, Limits(jobs=3, parallel=True))
+    assert out.interrupted
+    assert runner.interrupts == [False, True]
+    assert out.results["w0:build"].status is Status.INTERRUPTED
+
+
+class BrokenExecutorRunner(FakeRunner):
+    """The second submission finds that no executor can be made."""
+
+    def __init__(self) -> None:
+        super().__init__(delay=0.05)
+        self.submissions = 0
+        self.interrupts: list[bool] = []
+
+    def submit(self, task: Task) -> Future[TaskResult]:
+        self.submissions += 1
+        if self.submissions == 2:
+            raise UsageError("no scheduler address")
+        return super().submit(task)
+
+    def interrupt(self, hard: bool) -> None:
+        self.interrupts.append(hard)
+
+
+def test_a_ggen_error_from_submit_stops_the_run_and_is_raised() -> None:
+    plan = build_plan(project(3), ["build"])
+    runner = BrokenExecutorRunner()
+    with pytest.raises(UsageError, match="no scheduler address"):
+        schedule(plan.tasks, runner, Limits(jobs=3, parallel=True))
+    assert runner.interrupts == [False]
+    assert runner.started == ["w0:build"]  # it was running; the scheduler waited for it
+    assert runner.pool.submit(lambda: 1).result() == 1

@@ -4,7 +4,9 @@
   failed task, and the closing line.
 - Elsewhere (``--output grouped``, the default off a terminal): each finished task's output as
   one block headed ``workspace:phase``; with ``GITHUB_ACTIONS=true`` as ``::group::`` blocks.
-- ``--output stream``: the lines of running tasks as they come, each prefixed, never cut.
+- ``--output stream``: the lines of running tasks as they come, each prefixed with
+  ``workspace:phase | `` and never cut (``tail.py`` follows the log files), then the log of
+  every failed task again, whole.
 - ``--output quiet``: failed tasks' logs and the closing line only.
 A last line always sums up: ran, cached, failed, wall time. Nothing here imports rich.
 """
@@ -22,6 +24,7 @@ from typing import TextIO
 
 from ggen.runner.results import Status, TaskResult
 from ggen.runner.state import totals
+from ggen.runner.tail import LogTailer
 
 MAX_LOG_SHOWN = 200_000  # bytes of one log printed at most; the file keeps it all
 
@@ -74,18 +77,24 @@ class Console:
         self.running: dict[str, None] = {}
         self._lock = threading.Lock()
         self._line_shown = False
+        self._tail = LogTailer(self.stream_line) if mode is OutputMode.STREAM else None
 
     # progress -----------------------------------------------------------------------------
     def begin(self, total: int) -> None:
         self.total = total
 
-    def started(self, task_id: str) -> None:
+    def started(self, task_id: str, log: str | None = None) -> None:
+        """A task was sent to run; with ``--output stream`` its ``log`` file is followed."""
         with self._lock:
             self.running[task_id] = None
             self._progress()
+        if self._tail is not None and log:
+            self._tail.follow(task_id, log)
 
     def finished(self, result: TaskResult) -> None:
         """Print what the mode shows of a finished (or cached, or skipped) task."""
+        if self._tail is not None:
+            self._tail.finish(result.task_id)  # its last lines come before its block
         with self._lock:
             self.running.pop(result.task_id, None)
             self.done += 1
@@ -158,6 +167,8 @@ class Console:
     def summary(self, results: Iterable[TaskResult], wall_s: float) -> None:
         """The closing line: ran, cached, failed, skipped, wall time."""
         t = totals(results)
+        if self._tail is not None:
+            self._tail.close()
         with self._lock:
             self._clear()
             parts = [

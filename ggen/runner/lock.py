@@ -1,17 +1,24 @@
 """One ``ggen run`` at a time per project: a lock on the project's ``.ggen/``.
 
-A second run waits, saying so once, or with ``--no-wait`` fails at once. The lock is an OS-level
-file lock, so it is released when its holder dies, even by ``kill -9``.
+A second run waits, saying once which process it waits for, or with ``--no-wait`` fails at
+once. The lock is an OS-level file lock (``flock``), so it is released when its holder dies,
+even by ``kill -9``; ``.ggen/run.owner`` only names the holder for that message.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from ggen.errors import LockBusyError
 from ggen.make import Make
-from ggen.runner.state import ggen_dir
+from ggen.runner.state import ggen_dir, write_text_atomic
+
+LOCK_FILE = "run.lock"
+OWNER_FILE = "run.owner"
 
 
 @contextmanager
@@ -19,19 +26,32 @@ def project_lock(make: Make, *, wait: bool, notify: Callable[[str], None]) -> It
     """Hold the project's run lock for the duration of the block."""
     from filelock import FileLock, Timeout
 
-    path = ggen_dir(make) / "run.lock"
+    path = ggen_dir(make) / LOCK_FILE
+    owner = path.with_name(OWNER_FILE)
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(path))
     try:
         lock.acquire(timeout=0)
     except Timeout:
+        holder = _holder(owner)
         if not wait:
             raise LockBusyError(
-                f"another ggen run holds {path} (wait for it, or run without --no-wait)"
+                f"another ggen run{holder} holds {path} (wait for it, or run without --no-wait)"
             ) from None
-        notify(f"another ggen run is using this project; waiting for it to finish ({path})")
+        notify(f"another ggen run{holder} is using this project; waiting for it to finish")
         lock.acquire()
     try:
+        write_text_atomic(owner, f"{os.getpid()}\n")
         yield
     finally:
+        with contextlib.suppress(OSError):
+            owner.unlink()
         lock.release()
+
+
+def _holder(owner: Path) -> str:
+    """`` (pid N)`` for the process holding the lock, if it said so."""
+    try:
+        return f" (pid {int(owner.read_text())})"
+    except (OSError, ValueError):
+        return ""

@@ -241,7 +241,17 @@ class Session:
         return self._executor
 
     def submit(self, task: Task) -> Future[TaskResult]:
-        self.console.started(task.id)
+        """Start ``task`` on the pool. Before the first one, stop what a killed run left."""
+        if self._executor is None:
+            from ggen.runner.control import sweep
+
+            left = sweep(self.exec_options.control_dir, self.make.root, self.options.grace)
+            if left:
+                self.console.warn(f"stopped {left} command(s) left running by a killed run")
+        log = Path(self.exec_options.logs_dir, task_file_stem(task.workspace, task.phase) + ".log")
+        with contextlib.suppress(FileNotFoundError):
+            log.unlink()  # the last run's log, which must not pass for this run's output
+        self.console.started(task.id, log=str(log))
         return self.executor().submit(run_in_worker, task.workspace, task.phase, self.exec_options)
 
     def complete(self, task: Task, result: TaskResult) -> TaskResult:
@@ -272,40 +282,70 @@ class Session:
         return result
 
     def failed_to_run(self, task: Task, error: BaseException) -> TaskResult:
-        text = f"{type(error).__name__}: {error}".strip()
+        """The failed result of a task whose future raised: its worker process died (the
+        command it left running is stopped too), or ggen's own machinery failed."""
+        from ggen.runner.control import control_path, stop_stale, task_identity
+        from ggen.runner.pools import WorkerDied
+
+        worker = "main"
+        attempts = 0
+        if isinstance(error, WorkerDied):
+            text = str(error)
+            worker = str(error.pid or "unknown")
+            attempts = 1
+            control = control_path(self.exec_options.control_dir, task.workspace, task.phase)
+            identity = task_identity(self.make.root, task.workspace, task.phase)
+            threading.Thread(
+                target=stop_stale, args=(control, identity, self.options.grace)
+            ).start()
+        else:
+            text = f"the worker failed: {type(error).__name__}: {error}".strip()
+        log = Path(self.exec_options.logs_dir, task_file_stem(task.workspace, task.phase) + ".log")
+        log_rel = None
+        if log.exists():
+            with contextlib.suppress(OSError), open(log, "ab") as f:
+                f.write(f"\n[ggen] {text}\n".encode())
+                log_rel = os.path.relpath(log, self.root)
         return TaskResult(
             task.id,
             task.workspace,
             task.phase,
             Status.FAILED,
             key=self.keys.get(task.id),
-            error=f"the worker failed: {text}",
+            error=text,
             deps=task.deps,
             finished_ms=int(time.time() * 1000),
+            worker=worker,
+            attempts=attempts,
+            log=log_rel,
         )
 
     def interrupt(self, hard: bool) -> None:
-        """Stop every running command's process group (TERM, KILL after the grace period)."""
-        control = Path(self.exec_options.control_dir)
-        groups: list[int] = []
-        for entry in control.glob("*.pid"):
-            try:
-                groups.append(int(entry.read_text().split()[1]))
-            except (OSError, ValueError, IndexError):
-                continue
-        for pgid in groups:
+        """Stop every running command's process group: TERM, then KILL after the grace period
+        (KILL at once if ``hard``). Workers start no new command, the pool resubmits nothing."""
+        from ggen.runner.control import request_stop, running_groups
+
+        control = self.exec_options.control_dir
+        request_stop(control)  # first: a command starting from now on sees it (control.py)
+        stop_pool = getattr(self._executor, "interrupt", None)
+        if callable(stop_pool):
+            stop_pool()
+        for pgid in running_groups(control):
             if hard:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pgid, signal.SIGKILL)
             else:
-                threading.Thread(
-                    target=kill_group, args=(pgid, self.options.grace), daemon=True
-                ).start()
+                # not a daemon: ggen does not exit before the KILL that ends the grace period
+                threading.Thread(target=kill_group, args=(pgid, self.options.grace)).start()
 
     def close(self) -> None:
+        """Shut the pool down (its workers finish what they run), clear the stop flag."""
+        from ggen.runner.control import clear_stop
+
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+        clear_stop(self.exec_options.control_dir)
         if self.remote is not None:
             self.remote.close()
         self.memo.save()
@@ -366,7 +406,13 @@ def _run_locked(
     console.begin(len(plan.tasks))
     interrupted = False
     results: dict[str, TaskResult] = {}
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # SIGTERM and SIGHUP stop a run as Ctrl-C does: running commands get TERM, then KILL
+    # (unless ignored when ggen started: ``nohup ggen run`` must outlive its terminal)
+    previous = {
+        sig: signal.signal(sig, _raise_interrupt)
+        for sig in (signal.SIGTERM, signal.SIGHUP)
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    }
     try:
         try:
             outcome = schedule(
@@ -388,7 +434,8 @@ def _run_locked(
         finally:
             session.close()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     finished = time.time()
     ordered = tuple(results[t.id] for t in (*plan.tasks, *plan.on_error) if t.id in results)
     if interrupted:

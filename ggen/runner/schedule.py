@@ -15,6 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from typing import Protocol
 
+from ggen.errors import GgenError
 from ggen.runner.plan import Task
 from ggen.runner.results import Status, TaskResult
 
@@ -79,7 +80,9 @@ def schedule(
 
     A KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one by the caller) stops scheduling,
     asks the runner to stop the running tasks, waits for them and marks them interrupted; a
-    second one while waiting kills them at once. Tasks never started are marked skipped.
+    second one while waiting kills them at once. Tasks never started are marked skipped; those
+    started are marked interrupted unless they succeeded first. A ``GgenError`` from ``submit``
+    (no executor can be made or reached) stops the running tasks the same way and is raised.
     """
     by_id = {t.id: t for t in tasks}
     order = {t.id: i for i, t in enumerate(tasks)}
@@ -97,6 +100,7 @@ def schedule(
 
     results: dict[str, TaskResult] = {}
     running: dict[Future[TaskResult], Task] = {}
+    submitted: set[str] = set()
     busy_exclusive: set[str] = set()
     serial_running = 0
     stopping = False
@@ -148,8 +152,12 @@ def schedule(
             if cached is not None:
                 finish(task, cached)
                 continue
+            submitted.add(task.id)
             try:
                 future = runner.submit(task)
+            except GgenError:
+                submitted.discard(task.id)
+                raise  # no executor to run anything on: a usage or infrastructure error
             except Exception as exc:
                 finish(task, runner.failed_to_run(task, exc))
                 continue
@@ -172,7 +180,8 @@ def schedule(
             busy_exclusive.discard(task.phase)
             if not limits.parallel and task.parallel is not True:
                 serial_running -= 1
-            finish(task, _collect(runner, task, future, interrupted))
+            if task.id not in results:
+                finish(task, _collect(runner, task, future, interrupted))
 
     try:
         launch()
@@ -180,10 +189,26 @@ def schedule(
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             reap(done)
             launch()
-    except KeyboardInterrupt:
-        interrupted = stopping = True
+    except GgenError:
+        # the run cannot go on: stop what runs, then let the error end it (with its exit code)
+        stopping = True
         runner.interrupt(hard=False)
         _drain(running, reap, runner)
+        raise
+    except KeyboardInterrupt:
+        interrupted = stopping = True
+        try:
+            runner.interrupt(hard=False)
+        except KeyboardInterrupt:  # a second Ctrl-C right away
+            runner.interrupt(hard=True)
+        _drain(running, reap, runner)
+        # a task caught between its submission and its result by the interrupt
+        for t in tasks:
+            if t.id in submitted and t.id not in results:
+                results[t.id] = TaskResult(
+                    t.id, t.workspace, t.phase, Status.INTERRUPTED, error="interrupted", deps=t.deps
+                )
+                on_result(results[t.id])
         _mark_rest(tasks, results, on_result, "not started: interrupted")
         return Outcome(results, interrupted=True)
     _mark_rest(tasks, results, on_result, "not started: an earlier task failed")
@@ -199,10 +224,9 @@ def _drain(
     while running:
         try:
             done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+            reap(done)
         except KeyboardInterrupt:
             runner.interrupt(hard=True)
-            continue
-        reap(done)
 
 
 def _collect(
@@ -211,9 +235,13 @@ def _collect(
     try:
         result = future.result()
     except Exception as exc:
-        return runner.failed_to_run(task, exc)
-    if interrupted and result.status is not Status.OK:
-        result = result.evolve(status=Status.INTERRUPTED, error="interrupted")
+        failed = runner.failed_to_run(task, exc)
+        if interrupted:
+            # the machinery gave way under the interrupt (a pool stopped, a call cancelled)
+            failed = failed.evolve(status=Status.INTERRUPTED, error=f"interrupted ({failed.error})")
+        return failed
+    if interrupted and result.status not in (Status.OK, Status.INTERRUPTED):
+        result = result.evolve(status=Status.INTERRUPTED, error=f"interrupted ({result.error})")
     result = result.evolve(deps=task.deps)
     return runner.complete(task, result)
 

@@ -1,0 +1,228 @@
+"""Control files: who is running what, so that it can be stopped from outside.
+
+Under ``.ggen/control/`` (one run at a time holds the project lock, so the directory is the
+run's):
+
+- ``<task>.pid`` holds ``WORKERPID PGID``: written by the worker when the task starts (PGID 0)
+  and again for each command it starts (the command's process group); removed when the task
+  ends. The scheduler reads them to stop every running command on Ctrl-C or SIGTERM, and to stop
+  the command a dead worker left behind.
+- ``stop``: present while the run is being interrupted. A worker starts no command while it is
+  there, and stops a command it started just as the flag appeared: the scheduler writes the flag
+  before it reads the ``.pid`` files, the worker writes its ``.pid`` file before it checks the
+  flag, so every command is seen by one of the two.
+
+A ``.pid`` file found when a run begins was left by a run that was killed (``kill -9``): the
+process group it names is stopped only if one of its processes still carries that task's
+``GGEN_*`` environment, so that a process group id reused since is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ggen.names import task_file_stem
+
+STOP_FILE = "stop"
+POLL_S = 0.02  # how often a stopping group is checked for survivors
+
+
+@dataclass(frozen=True)
+class Control:
+    """The content of one ``<task>.pid`` file."""
+
+    worker: int  # pid of the process running the task
+    group: int  # process group of the running command, 0 between commands
+
+
+def control_path(control_dir: str, workspace: str, phase: str) -> str:
+    """The control file of task (workspace, phase)."""
+    return os.path.join(control_dir, task_file_stem(workspace, phase) + ".pid")
+
+
+def write_control(path: str, worker: int, group: int) -> None:
+    """Record that ``worker`` runs the task and, if not 0, that ``group`` is its command."""
+    tmp = f"{path}.{worker}.{threading.get_ident()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(f"{worker} {group}\n")
+    os.replace(tmp, path)
+
+
+def read_control(path: str | Path) -> Control | None:
+    """The control file at ``path``, or None if missing or not (yet) readable."""
+    try:
+        with open(path) as f:
+            fields = f.read().split()
+        return Control(int(fields[0]), int(fields[1]))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def remove_file(path: str | Path) -> None:
+    """Remove ``path`` if it exists."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def running_groups(control_dir: str) -> list[int]:
+    """The process groups of the commands running now, from the control files."""
+    groups = []
+    for entry in Path(control_dir).glob("*.pid"):
+        control = read_control(entry)
+        if control is not None and control.group > 0:
+            groups.append(control.group)
+    return groups
+
+
+# the stop flag ----------------------------------------------------------------------------
+def request_stop(control_dir: str) -> None:
+    """Tell the workers to start no more commands (the run is being interrupted)."""
+    Path(control_dir).mkdir(parents=True, exist_ok=True)
+    Path(control_dir, STOP_FILE).touch()
+
+
+def stop_requested(control_dir: str) -> bool:
+    """True while the run is being interrupted."""
+    return os.path.exists(os.path.join(control_dir, STOP_FILE))
+
+
+def clear_stop(control_dir: str) -> None:
+    """Remove the stop flag (at the start and at the end of a run)."""
+    remove_file(os.path.join(control_dir, STOP_FILE))
+
+
+# stopping process groups ------------------------------------------------------------------
+def group_alive(pgid: int) -> bool:
+    """True while some process of group ``pgid`` is running (zombies do not count).
+
+    A command's orphans that died stay zombies until whoever adopted them (init, a subreaper)
+    collects them, which may take a while: waiting for them would only delay the run.
+    """
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _live_member(pgid)
+
+
+def _live_member(pgid: int) -> bool:
+    """True if ``/proc`` shows a process of group ``pgid`` that is not a zombie (or if there
+    is no ``/proc`` to look at)."""
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return True
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                data = f.read()
+            # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses
+            fields = data[data.rindex(b")") + 2 :].split()
+            if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+                return True
+        except (OSError, ValueError, IndexError):
+            continue
+    return False
+
+
+def kill_group(pgid: int, grace: float) -> None:
+    """TERM the process group, then KILL it if anything is left after ``grace`` seconds.
+
+    Returns once the group is gone (or has been sent KILL): TERM is what lets a command clean
+    up, KILL is what guarantees that nothing of it survives.
+    """
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not group_alive(pgid):
+            return
+        time.sleep(POLL_S)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def stop_in_background(pgid: int, grace: float) -> threading.Thread:
+    """``kill_group`` on a thread of its own, so that several groups get their grace at once.
+
+    The thread is not a daemon: the interpreter waits for it before exiting, so a command that
+    ignores TERM is still killed when its grace period ends.
+    """
+    thread = threading.Thread(target=kill_group, args=(pgid, grace), name=f"ggen-stop-{pgid}")
+    thread.start()
+    return thread
+
+
+def group_carries(pgid: int, identity: Mapping[str, str]) -> bool:
+    """True if a live process of group ``pgid`` has every ``identity`` variable in its
+    environment: the proof that the group is still the one a control file recorded."""
+    import psutil
+
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) != pgid:
+                continue
+            env = proc.environ()
+        except (OSError, psutil.Error):
+            continue
+        if all(env.get(k) == v for k, v in identity.items()):
+            return True
+    return False
+
+
+def task_identity(root: str, workspace: str, phase: str) -> dict[str, str]:
+    """The environment variables every command of a task carries (see execute.task_spec)."""
+    return {"GGEN_PROJECT_ROOT": root, "GGEN_WORKSPACE": workspace, "GGEN_PHASE": phase}
+
+
+def stop_stale(path: str, identity: Mapping[str, str], grace: float) -> bool:
+    """Stop the command recorded in the control file ``path`` if it is still running and
+    still carries ``identity``; remove the file. Returns True if a group was stopped."""
+    control = read_control(path)
+    remove_file(path)
+    if control is None or control.group <= 0 or not group_alive(control.group):
+        return False
+    if not group_carries(control.group, identity):
+        return False
+    kill_group(control.group, grace)
+    return True
+
+
+def sweep(control_dir: str, root: str, grace: float) -> int:
+    """Before a run starts anything: stop the commands a killed run left running, remove its
+    control files and clear its stop flag. Returns the number of groups stopped."""
+    clear_stop(control_dir)
+    stopped = 0
+    for entry in Path(control_dir).glob("*.pid"):
+        identity = _identity_of(entry.name, root)
+        if identity is None:
+            remove_file(entry)
+            continue
+        if stop_stale(str(entry), identity, grace):
+            stopped += 1
+    for tmp in Path(control_dir).glob("*.tmp"):
+        remove_file(tmp)
+    return stopped
+
+
+def _identity_of(name: str, root: str) -> dict[str, str] | None:
+    """``%40acme%2Fui.build.pid`` -> the identity of task (@acme/ui, build)."""
+    from urllib.parse import unquote
+
+    parts = name.split(".")
+    if len(parts) != 3:
+        return None
+    return task_identity(root, unquote(parts[0]), unquote(parts[1]))
