@@ -62,8 +62,10 @@ class ConfigError(GgenError):
 
     def __reduce__(self) -> tuple[object, ...]:
         # keyword-only arguments do not survive the default pickling of exceptions
-        return (_rebuild_config_error, (self.message, self.file, self.key, self.line,
-                                        self.column, self.hint))
+        return (
+            _rebuild_config_error,
+            (self.message, self.file, self.key, self.line, self.column, self.hint),
+        )
 
 
 def _rebuild_config_error(
