@@ -6,6 +6,7 @@ import contextlib
 import functools
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -62,9 +63,14 @@ def test_control_files_round_trip_and_list_running_groups(tmp_path: Path) -> Non
     assert Path(a).name == "%40acme%2Fui.build.pid" and Path(b).name == "%2E.lint.pid"
     write_control(a, 10, 0)
     write_control(b, 11, 4242)
-    assert read_control(a) == Control(10, 0)
-    assert read_control(b) == Control(11, 4242)
+    host = socket.gethostname()
+    assert read_control(a) == Control(10, 0, host)
+    assert read_control(b) == Control(11, 4242, host)
     assert running_groups(str(tmp_path)) == [4242]  # a task between commands has no group
+    # a command on another machine (a Dask worker elsewhere) is never signalled from here
+    Path(tmp_path, "x.other.pid").write_text("12 777 some-other-host\n")
+    assert running_groups(str(tmp_path)) == [4242]
+    Path(tmp_path, "x.other.pid").unlink()
     Path(a).write_text("garbage")
     assert read_control(a) is None
     assert list(tmp_path.glob("*.tmp")) == []

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -40,6 +41,12 @@ class Control:
 
     worker: int  # pid of the process running the task
     group: int  # process group of the running command, 0 between commands
+    host: str = ""  # the machine they run on (Dask workers may be elsewhere)
+
+    @property
+    def local(self) -> bool:
+        """Whether the pids name processes of this machine (only then may ggen signal them)."""
+        return not self.host or self.host == socket.gethostname()
 
 
 def control_path(control_dir: str, workspace: str, phase: str) -> str:
@@ -51,7 +58,7 @@ def write_control(path: str, worker: int, group: int) -> None:
     """Record that ``worker`` runs the task and, if not 0, that ``group`` is its command."""
     tmp = f"{path}.{worker}.{threading.get_ident()}.tmp"
     with open(tmp, "w") as f:
-        f.write(f"{worker} {group}\n")
+        f.write(f"{worker} {group} {socket.gethostname()}\n")
     os.replace(tmp, path)
 
 
@@ -60,7 +67,7 @@ def read_control(path: str | Path) -> Control | None:
     try:
         with open(path) as f:
             fields = f.read().split()
-        return Control(int(fields[0]), int(fields[1]))
+        return Control(int(fields[0]), int(fields[1]), fields[2] if len(fields) > 2 else "")
     except (OSError, ValueError, IndexError):
         return None
 
@@ -76,7 +83,7 @@ def running_groups(control_dir: str) -> list[int]:
     groups = []
     for entry in Path(control_dir).glob("*.pid"):
         control = read_control(entry)
-        if control is not None and control.group > 0:
+        if control is not None and control.group > 0 and control.local:
             groups.append(control.group)
     return groups
 
@@ -193,7 +200,9 @@ def stop_stale(path: str, identity: Mapping[str, str], grace: float) -> bool:
     still carries ``identity``; remove the file. Returns True if a group was stopped."""
     control = read_control(path)
     remove_file(path)
-    if control is None or control.group <= 0 or not group_alive(control.group):
+    if control is None or control.group <= 0 or not control.local:
+        return False
+    if not group_alive(control.group):
         return False
     if not group_carries(control.group, identity):
         return False
