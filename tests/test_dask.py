@@ -121,7 +121,7 @@ CRASHING = r"""
     command = '''
     case $GGEN_WORKSPACE in
       victim)
-        until grep -qs " $$\$" "$GGEN_PROJECT_ROOT/.ggen/control/victim.build.pid"; do
+        until grep -qs " $$ " "$GGEN_PROJECT_ROOT/.ggen/control/victim.build.pid"; do
           sleep 0.01
         done
         sleep 30 &

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -85,8 +86,9 @@ def test_each_command_has_its_own_process_group_named_in_the_control_file(
     s = spec(tmp_path, f"echo $$ > me; cat {control} > seen", f"cat {control} > seen2")
     assert execute(s, options(tmp_path)).status is Status.OK
     me = int((tmp_path / "me").read_text())
-    assert (tmp_path / "seen").read_text() == f"{os.getpid()} {me}\n"
-    worker, group = (tmp_path / "seen2").read_text().split()
+    host = socket.gethostname()
+    assert (tmp_path / "seen").read_text() == f"{os.getpid()} {me} {host}\n"
+    worker, group, _host = (tmp_path / "seen2").read_text().split()
     assert int(worker) == os.getpid() and int(group) not in (0, me)
     assert me != os.getpgid(0)
 

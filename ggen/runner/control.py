@@ -3,7 +3,7 @@
 Under ``.ggen/control/`` (one run at a time holds the project lock, so the directory is the
 run's):
 
-- ``<task>.pid`` holds ``WORKERPID PGID``: written by the worker when the task starts (PGID 0)
+- ``<task>.pid`` holds ``WORKERPID PGID HOST``: written by the worker when the task starts (PGID 0)
   and again for each command it starts (the command's process group); removed when the task
   ends. The scheduler reads them to stop every running command on Ctrl-C or SIGTERM, and to stop
   the command a dead worker left behind.
