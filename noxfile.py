@@ -49,6 +49,8 @@ def bench_peers(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """The benchmark harness (peers installed when missing): prints the table, writes
-    bench/results/<run>.json and .md, and bench/RESULTS.md."""
+    bench/results/<run>.json and .md, and bench/RESULTS.md; then the remote-cache restore
+    against cold builds (a real nginx on loopback)."""
     session.install("-e", ".")
     session.run("python", "-m", "bench", "--install-peers", *session.posargs)
+    session.run("python", "-m", "bench.remote")
