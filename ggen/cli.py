@@ -290,7 +290,7 @@ def graph(
 
 def _emit(text: str, out: str | None) -> None:
     if out:
-        from ggen.runner.state import write_text_atomic
+        from ggen.atomic import write_text_atomic
 
         write_text_atomic(Path(out), text)
     else:

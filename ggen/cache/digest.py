@@ -31,7 +31,6 @@ import os
 import signal
 import stat
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -39,6 +38,8 @@ from pathlib import Path
 
 import orjson
 import xxhash
+
+from ggen.atomic import write_bytes_atomic
 
 if sys.platform == "linux":
     import fcntl
@@ -263,7 +264,7 @@ class DigestMemo:
             merged = self._bounded(merged)
             payload = {"version": MEMO_VERSION, "entries": merged}
             try:
-                _write_atomic(self.path, orjson.dumps(payload))
+                write_bytes_atomic(self.path, orjson.dumps(payload))
             except OSError:
                 return
             self._entries = merged
@@ -297,16 +298,3 @@ def _load(path: Path) -> dict[str, Entry]:
     if not isinstance(entries, dict):
         return {}
     return {k: v for k, v in entries.items() if type(v) is list}
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from ggen.atomic import write_bytes_atomic
 from ggen.report.assets import CSS, JS
 from ggen.report.model import (
     CriticalPath,
@@ -31,7 +32,6 @@ from ggen.report.model import (
     critical_path,
     read_run,
 )
-from ggen.report.output import write_atomic
 
 HISTORY_RUNS = 30
 MAX_FAILURES_SHOWN = 50
@@ -394,4 +394,4 @@ def write_report(
     summary: Mapping[str, Any], path: Path, history: Sequence[Mapping[str, Any]] = ()
 ) -> None:
     """Write the report of a run summary to ``path`` atomically (see ``render_report``)."""
-    write_atomic(Path(path), render_report(summary, history).encode())
+    write_bytes_atomic(Path(path), render_report(summary, history).encode())

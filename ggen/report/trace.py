@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
+from ggen.atomic import write_bytes_atomic
 from ggen.report.model import RunView, assign_lanes, read_run
-from ggen.report.output import write_atomic
 
 PID = 1
 _US_PER_MS = 1000
@@ -83,4 +83,4 @@ def trace_events(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 def write_trace(summary: Mapping[str, Any], path: Path) -> None:
     """Write the trace of a run summary to ``path`` atomically (see ``trace_events``)."""
-    write_atomic(Path(path), orjson.dumps(trace_events(summary)))
+    write_bytes_atomic(Path(path), orjson.dumps(trace_events(summary)))

@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ggen.atomic import write_text_atomic
 from ggen.errors import LockBusyError
 from ggen.make import Make
-from ggen.runner.state import ggen_dir, write_text_atomic
+from ggen.runner.state import ggen_dir
 
 LOCK_FILE = "run.lock"
 OWNER_FILE = "run.owner"

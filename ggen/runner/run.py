@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from ggen.atomic import write_bytes_atomic
 from ggen.cache.keys import Recipe, task_recipe
 from ggen.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TASK_FAILED, InternalError
 from ggen.make import ExecutorKind, Make, Phase
@@ -189,7 +190,7 @@ class Session:
         try:
             restored = self.store.restore(manifest, ws_dir, memo=self.memo)
             if not self._same_file(log_path, manifest.log_digest):
-                self._write_log(log_path, self.store.read_log(manifest))
+                write_bytes_atomic(log_path, self.store.read_log(manifest))
         except CorruptEntry as exc:
             self.console.warn(f"{task.id}: cache entry {key} is damaged ({exc}); running it")
             return None
@@ -222,13 +223,6 @@ class Session:
             return self.memo.digest(path).digest == digest
         except OSError:
             return False
-
-    @staticmethod
-    def _write_log(path: Path, log: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(log)
-        os.replace(tmp, path)
 
     # execute ------------------------------------------------------------------------------
     def executor(self) -> Executor:
