@@ -74,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--results-md", default=str(BENCH_DIR / "RESULTS.md"))
     run.add_argument("--peer-budget", type=float, default=60.0, help="seconds per peer run")
     run.add_argument("--scenario-budget", type=float, default=30.0)
-    run.add_argument("--populate-limit", type=float, default=150.0)
+    run.add_argument("--populate-limit", type=float, default=100.0)
     run.add_argument("--par-reps", type=int, default=3)
     run.add_argument("--par-reps-peers", type=int, default=1)
     run.add_argument("--no-parallel", action="store_true")

@@ -72,7 +72,7 @@ class Plan:
     scenario_budget_s: float = 30.0  # repetitions are cut so one tool's scenario fits in this
     long_run_s: float = 5.0  # a first run longer than this is measured, not a warm-up
     run_timeout_s: float = 300.0
-    populate_limit_s: float = 150.0  # the longest single cold run accepted to fill a cache
+    populate_limit_s: float = 100.0  # the longest single cold run accepted to fill a cache
     par_reps: int = 3
     par_reps_peers: int = 1
     package_manager: str = "npm@10.9.2"
