@@ -456,15 +456,12 @@ def lifecycle_pipeline(ctx: typer.Context) -> None:
 
 
 def _reinvoke(args: list[str]) -> NoReturn:
-    import click
-
+    """Run ``ggen ARGS`` in this process: usage errors are printed and exit 2, as at the top."""
     try:
-        app(args, standalone_mode=False)
-    except typer.Exit as exc:
-        raise typer.Exit(exc.exit_code) from None
-    except click.ClickException as exc:
-        exc.show()
-        raise typer.Exit(exc.exit_code) from None
+        app(args, prog_name="ggen")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        raise typer.Exit(code) from None
     raise typer.Exit(0)
 
 

@@ -236,5 +236,7 @@ def test_lifecycle_aliases(small: Path) -> None:
     r = ggen("lifecycle", "pipeline", "build", "test", "-w", "core", cwd=small)
     assert r.returncode == 0
     assert set(statuses(last_summary(small))) == {"core:build", "core:test"}
+    r = ggen("lifecycle", "run", "build", "--no-such-option", cwd=small)
+    assert r.returncode == 2 and "No such option" in r.stderr
     r = ggen("lifecycle", "show", "build", cwd=small)
     assert "cat src/*.txt > dist/out.txt" in r.stdout
