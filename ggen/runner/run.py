@@ -242,7 +242,7 @@ class Session:
             left = sweep(self.exec_options.control_dir, self.make.root, self.options.grace)
             if left:
                 self.console.warn(f"stopped {left} command(s) left running by a killed run")
-        log = Path(self.exec_options.logs_dir, task_file_stem(task.workspace, task.phase) + ".log")
+        log = self._log_path(task)
         with contextlib.suppress(FileNotFoundError):
             log.unlink()  # the last run's log, which must not pass for this run's output
         self.console.started(task.id, log=str(log))
@@ -294,7 +294,7 @@ class Session:
             ).start()
         else:
             text = f"the worker failed: {type(error).__name__}: {error}".strip()
-        log = Path(self.exec_options.logs_dir, task_file_stem(task.workspace, task.phase) + ".log")
+        log = self._log_path(task)
         log_rel = None
         if log.exists():
             with contextlib.suppress(OSError), open(log, "ab") as f:
