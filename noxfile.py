@@ -20,7 +20,7 @@ def tests(session: nox.Session) -> None:
     env = {}
     if not shutil.which("tsc"):
         # the TypeScript layout tests need a real tsc: install it next to the session
-        prefix = Path(session.cache_dir) / "node"
+        prefix = Path(session.cache_dir).resolve() / "node"
         tsc = prefix / "node_modules" / ".bin" / "tsc"
         if not tsc.exists():
             session.run("npm", "install", "--silent", "--prefix", str(prefix), "typescript@5",
