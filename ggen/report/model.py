@@ -8,34 +8,19 @@ overlap, and ``critical_path`` finds the chain of dependencies that bounded the 
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ggen.errors import UsageError
+from ggen.runner.results import CacheStatus, Status
 
 MAIN_WORKER = "main"
 
 
-class Outcome(enum.Enum):
-    """What became of a task, as recorded in the summary's ``status`` field."""
-
-    OK = "ok"
-    CACHED = "cached"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    INTERRUPTED = "interrupted"
-    TIMEOUT = "timeout"
-
-
-class CacheUse(enum.Enum):
-    """How the cache answered for a task, as recorded in the summary's ``cache`` field."""
-
-    HIT = "hit"
-    REMOTE_HIT = "remote-hit"
-    MISS = "miss"
-    OFF = "off"
+# The summary's ``status`` and ``cache`` values are those of the runner's own enums.
+Outcome = Status
+CacheUse = CacheStatus
 
 
 @dataclass(frozen=True)
