@@ -188,7 +188,14 @@ def run_on_dask(make: Make, workspace: str, phase: str, options: ExecOptions) ->
     ledger = ledger_path(options, workspace, phase)
     starts = read_ledger(ledger)
     if len(starts) > spec.retries:
-        return worker_died(spec, options, starts[-1].worker, starts[-1].started_ms, len(starts))
+        # the ledger stays until the client has this verdict: should this worker die before
+        # it is delivered, the next start must still find the count
+        last = starts[-1]
+        return worker_died(
+            spec, options, last.worker, last.started_ms, len(starts), keep_ledger=True
+        )
+    if starts:  # the worker of the last start died, maybe while writing the control file
+        _remove_control_tmp(control_path(options.control_dir, workspace, phase))
     _write_ledger(ledger, [*starts, Start(int(time.time() * 1000), address)])
     try:
         result = execute(spec, options)
@@ -205,11 +212,13 @@ def worker_died(
     attempts: int,
     *,
     background: bool = False,
+    keep_ledger: bool = False,
 ) -> TaskResult:
     """The failed result of a task whose worker died running it (the last of ``attempts``).
 
     A command the dead worker left running on this host is stopped (TERM, then KILL), on a
-    thread of its own if ``background`` (the client's event loop must not wait for it).
+    thread of its own if ``background`` (the client's event loop must not wait for it). The
+    task's ledger is removed unless ``keep_ledger``.
     """
     error = f"worker died running this task: {worker}"
     if attempts > 1:
@@ -220,15 +229,15 @@ def worker_died(
             log.write(f"\n[ggen] {error}\n".encode())
     # the task is over: its ledger goes, and so does its control file, after stopping the
     # command it names if that still runs on this host (its worker is gone)
-    remove_file(ledger_path(options, spec.workspace, spec.phase))
+    if not keep_ledger:
+        remove_file(ledger_path(options, spec.workspace, spec.phase))
     control = control_path(options.control_dir, spec.workspace, spec.phase)
     identity = task_identity(_project_root(spec), spec.workspace, spec.phase)
     if background:
         threading.Thread(target=stop_stale, args=(control, identity, options.grace)).start()
     else:
         stop_stale(control, identity, options.grace)
-    for name in glob.glob(glob.escape(control) + ".*.tmp"):
-        remove_file(name)
+    _remove_control_tmp(control)
     now = int(time.time() * 1000)
     return TaskResult(
         task_id=spec.task_id,
@@ -244,6 +253,12 @@ def worker_died(
         log=spec.log_rel,
         error=error,
     )
+
+
+def _remove_control_tmp(control: str) -> None:
+    """Remove what a dead worker left of writing ``control`` (its temp files)."""
+    for name in glob.glob(glob.escape(control) + ".*.tmp"):
+        remove_file(name)
 
 
 # on the scheduling side -------------------------------------------------------------------
@@ -355,6 +370,7 @@ class DaskExecutor(Executor):
         from distributed import KilledWorker
 
         if isinstance(outcome, TaskResult):
+            remove_file(self._ledger(pending))  # left by a worker that found it had died
             self._settle(pending.future, outcome)
         elif isinstance(outcome, KilledWorker):
             # the cluster gave up: allowed-failures + 1 workers died while this task was
