@@ -25,29 +25,32 @@ OWNER_FILE = "run.owner"
 @contextmanager
 def project_lock(make: Make, *, wait: bool, notify: Callable[[str], None]) -> Iterator[None]:
     """Hold the project's run lock for the duration of the block."""
-    from filelock import FileLock, Timeout
+    import fcntl
 
     path = ggen_dir(make) / LOCK_FILE
     owner = path.with_name(OWNER_FILE)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(path))
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        holder = _holder(owner)
-        if not wait:
-            raise LockBusyError(
-                f"another ggen run{holder} holds {path} (wait for it, or run without --no-wait)"
-            ) from None
-        notify(f"another ggen run{holder} is using this project; waiting for it to finish")
-        lock.acquire()
-    try:
-        write_text_atomic(owner, f"{os.getpid()}\n")
-        yield
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(owner)
+            if not wait:
+                raise LockBusyError(
+                    f"another ggen run{holder} holds {path} (wait for it, or run without --no-wait)"
+                ) from None
+            notify(f"another ggen run{holder} is using this project; waiting for it to finish")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            write_text_atomic(owner, f"{os.getpid()}\n")
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                owner.unlink()
+            fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
-        with contextlib.suppress(OSError):
-            owner.unlink()
-        lock.release()
+        os.close(fd)
 
 
 def _holder(owner: Path) -> str:
