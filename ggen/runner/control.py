@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -30,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ggen.names import task_file_stem
+
+_HOST = os.uname().nodename  # what socket.gethostname() answers, without importing socket
 
 STOP_FILE = "stop"
 POLL_S = 0.02  # how often a stopping group is checked for survivors
@@ -46,7 +47,7 @@ class Control:
     @property
     def local(self) -> bool:
         """Whether the pids name processes of this machine (only then may ggen signal them)."""
-        return not self.host or self.host == socket.gethostname()
+        return not self.host or self.host == _HOST
 
 
 def control_path(control_dir: str, workspace: str, phase: str) -> str:
@@ -58,7 +59,7 @@ def write_control(path: str, worker: int, group: int) -> None:
     """Record that ``worker`` runs the task and, if not 0, that ``group`` is its command."""
     tmp = f"{path}.{worker}.{threading.get_ident()}.tmp"
     with open(tmp, "w") as f:
-        f.write(f"{worker} {group} {socket.gethostname()}\n")
+        f.write(f"{worker} {group} {_HOST}\n")
     os.replace(tmp, path)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -54,7 +53,7 @@ def new_run_id() -> str:
     """A unique run id that sorts by start time: ``20261125-182000-123-1a2b3c`` (UTC, ms)."""
     now = time.time()
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
-    return f"{stamp}-{int(now * 1000) % 1000:03d}-{secrets.token_hex(3)}"
+    return f"{stamp}-{int(now * 1000) % 1000:03d}-{os.urandom(3).hex()}"
 
 
 def ggen_dir(make: Make) -> Path:
