@@ -91,11 +91,11 @@ def test_explicit_inputs_with_root_patterns_outputs_and_ggen_excluded(tmp_path: 
         root, "backend", ["src/**", "README.md", "//tools/gen.py", "dist/**"], ["dist/**"]
     )
     assert pairs == [
-        ("//tools/gen.py", root / "tools/gen.py"),
-        ("README.md", root / "backend/README.md"),
-        ("src/a.py", root / "backend/src/a.py"),
-        ("src/dist/c.py", root / "backend/src/dist/c.py"),
-        ("src/sub/b.py", root / "backend/src/sub/b.py"),
+        ("//tools/gen.py", str(root / "tools/gen.py")),
+        ("README.md", str(root / "backend/README.md")),
+        ("src/a.py", str(root / "backend/src/a.py")),
+        ("src/dist/c.py", str(root / "backend/src/dist/c.py")),
+        ("src/sub/b.py", str(root / "backend/src/sub/b.py")),
     ]
 
 
@@ -151,9 +151,9 @@ def test_default_inputs_follow_git(tmp_path: Path) -> None:
     assert index.uses_git
     pairs = index.task_inputs("web", None, ["dist/**"])
     assert pairs == [
-        ("src/index.ts", root / "web/src/index.ts"),
-        ("tracked.log", root / "web/tracked.log"),
-        ("untracked.ts", root / "web/untracked.ts"),
+        ("src/index.ts", str(root / "web/src/index.ts")),
+        ("tracked.log", str(root / "web/tracked.log")),
+        ("untracked.ts", str(root / "web/untracked.ts")),
     ]
     assert pairs == task_inputs(root, "web", None, ["dist/**"])
     assert _keys(index.task_inputs(".", None, [])) == [
@@ -207,8 +207,8 @@ def test_index_answers_many_workspaces(tmp_path: Path) -> None:
     for i in range(30):
         pairs = index.task_inputs(f"pkgs/p{i}", inputs, [])
         assert len(pairs) == 7
-        assert pairs[0] == ("//package-lock.json", root / "package-lock.json")
-        assert all(path.is_file() for _, path in pairs)
+        assert pairs[0] == ("//package-lock.json", str(root / "package-lock.json"))
+        assert all(os.path.isfile(path) for _, path in pairs)
 
 
 def test_output_files(tmp_path: Path) -> None:

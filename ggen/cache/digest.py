@@ -202,12 +202,12 @@ class DigestMemo:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def digest(self, path: Path) -> FileDigest:
+    def digest(self, path: str | Path) -> FileDigest:
         """The digest of the file at ``path`` (symlinks followed), read only when needed.
 
         Raises OSError when the file cannot be stat'ed or read (missing, a directory...).
         """
-        key = str(path) if path.is_absolute() else os.path.abspath(path)
+        key = path if type(path) is str and path.startswith("/") else os.path.abspath(path)
         try:
             st = os.stat(key)
         except OSError:

@@ -30,6 +30,7 @@ the queries of every task of a run from that list.
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 import re
 import stat
@@ -192,6 +193,17 @@ class Globs:
         return [p.body.rstrip("/") for p in self.patterns if p.include and p.literal]
 
 
+@functools.lru_cache(maxsize=256)
+def _globs(patterns: tuple[str, ...]) -> Globs:
+    """The (immutable) ``Globs`` of ``patterns``, built once per distinct list."""
+    return Globs(patterns)
+
+
+def _output_globs(outputs: Sequence[str]) -> Globs:
+    """The globs of a task's workspace-relative outputs (``//`` ones are not its to match)."""
+    return _globs(tuple(p for p in outputs if not p.lstrip("!").startswith(ROOT_PREFIX)))
+
+
 def _parse(patterns: Iterable[str]) -> Iterable[_Pattern]:
     for raw in patterns:
         include = not raw.startswith("!")
@@ -244,12 +256,14 @@ class InputIndex:
 
     def __init__(self, root: Path, *, warn: Callable[[str], None] | None = None) -> None:
         self.root = Path(os.path.abspath(root))
+        self._root_str = str(self.root).rstrip("/")
+        # regular files seen by a walk: no need to stat them again to know what they are
+        self._is_file: dict[str, bool] = {}
         listed = _git_files(self.root, warn)
         self.uses_git = listed is not None
         if listed is None:
-            listed = _walk_files(self.root)
+            listed = self._walk("")
         self._paths = _clean(listed)
-        self._is_file: dict[str, bool] = {}
         self._root_results: dict[tuple[str, ...], list[str]] = {}
         self._changed: set[str] = set()
         self._warn = warn
@@ -268,22 +282,29 @@ class InputIndex:
         stale = [d for d in self._changed if _overlaps(d, prefix)]
         for d in stale:
             self._changed.discard(d)
+            self._is_file = {k: v for k, v in self._is_file.items() if not _overlaps(d, k)}
+            self._root_results.clear()
             if d == "":
                 listed = _git_files(self.root, None) if self.uses_git else None
-                self._paths = _clean(listed if listed is not None else _walk_files(self.root))
+                self._paths = _clean(listed if listed is not None else self._walk(""))
             else:
                 listed = _git_files(self.root, None, d) if self.uses_git else None
                 if listed is None:
-                    listed = list(_walk(str(self.root / d), d))
+                    listed = self._walk(d)
                 # everything below d sorts between "d/" and "d0" ("0" follows "/")
                 lo = bisect.bisect_left(self._paths, d + "/")
                 hi = bisect.bisect_left(self._paths, d + "0")
                 self._paths[lo:hi] = _clean(p for p in listed if p.startswith(d + "/"))
-            self._is_file = {k: v for k, v in self._is_file.items() if not _overlaps(d, k)}
-            self._root_results.clear()
 
     def __len__(self) -> int:
         return len(self._paths)
+
+    def _walk(self, rel: str) -> list[str]:
+        """Walk the directory ``rel`` (root-relative), noting which entries are regular files."""
+        regular: set[str] = set()
+        listed = list(_walk(f"{self._root_str}/{rel}" if rel else self._root_str, rel, regular))
+        self._is_file.update(dict.fromkeys(regular, True))
+        return listed
 
     def under(self, prefix: str) -> list[str]:
         """Listed root-relative paths equal to ``prefix`` or below it ("" for all)."""
@@ -311,11 +332,11 @@ class InputIndex:
 
     def task_inputs(
         self, ws_path: str, inputs: Sequence[str] | None, outputs: Sequence[str]
-    ) -> list[tuple[str, Path]]:
+    ) -> list[tuple[str, str]]:
         """Sorted (key path, absolute path) pairs of a task's input files (see module doc)."""
         ws = "" if ws_path in ("", ".") else ws_path.strip("/")
         ws_prefix = ws + "/" if ws else ""
-        out_globs = Globs(p for p in outputs if not p.lstrip("!").startswith(ROOT_PREFIX))
+        out_globs = _output_globs(outputs)
         found: dict[str, str] = {}  # root-relative path -> key
 
         def keep(rel: str) -> bool:
@@ -329,18 +350,20 @@ class InputIndex:
                     found[rel] = rel[len(ws_prefix) :]
         else:
             ws_patterns, root_patterns = split_patterns(inputs)
-            for rel in self._select(Globs(ws_patterns), ws):
+            for rel in self._select(_globs(tuple(ws_patterns)), ws):
                 if keep(rel):
                     found[rel] = rel[len(ws_prefix) :]
             if root_patterns:
                 key = tuple(root_patterns)
                 selected = self._root_results.get(key)
                 if selected is None:
-                    selected = self._root_results[key] = self._select(Globs(root_patterns), "")
+                    selected = self._select(_globs(key), "")
+                    self._root_results[key] = selected
                 for rel in selected:
                     if rel not in found and keep(rel):
                         found[rel] = ROOT_PREFIX + rel
-        pairs = [(key, self.root / rel) for rel, key in found.items()]
+        root = self._root_str
+        pairs = [(key, f"{root}/{rel}") for rel, key in found.items()]
         pairs.sort()
         return pairs
 
@@ -367,7 +390,7 @@ def task_inputs(
     inputs: Sequence[str] | None,
     outputs: Sequence[str],
     index: InputIndex | None = None,
-) -> list[tuple[str, Path]]:
+) -> list[tuple[str, str]]:
     """Sorted (key path, absolute path) pairs of the input files of one task.
 
     ``ws_path`` is the workspace's path relative to ``root`` ("." for the root). Pass an
@@ -382,7 +405,7 @@ def task_inputs(
 def output_files(ws_dir: Path, outputs: Sequence[str]) -> list[str]:
     """Sorted workspace-relative paths of the existing files and symlinks matched by
     ``outputs`` (symlinked directories are reported as symlinks, not entered)."""
-    globs = Globs(p for p in outputs if not p.lstrip("!").startswith(ROOT_PREFIX))
+    globs = _output_globs(outputs)
     if not globs:
         return []
     base = os.path.abspath(ws_dir)
@@ -404,9 +427,9 @@ def output_files(ws_dir: Path, outputs: Sequence[str]) -> list[str]:
     return sorted(found)
 
 
-def _walk(top: str, rel_top: str) -> Iterable[str]:
+def _walk(top: str, rel_top: str, regular: set[str] | None = None) -> Iterable[str]:
     """Relative paths of the files and symlinks below ``top``, without entering symlinked
-    directories, ``.git`` or ``.ggen``."""
+    directories, ``.git`` or ``.ggen``; those of regular files are also added to ``regular``."""
     stack = [(top, rel_top)]
     while stack:
         path, rel = stack.pop()
@@ -420,14 +443,14 @@ def _walk(top: str, rel_top: str) -> Iterable[str]:
                 if entry.is_dir(follow_symlinks=False):
                     if entry.name not in ALWAYS_EXCLUDED:
                         stack.append((entry.path, child))
-                elif entry.is_file(follow_symlinks=False) or entry.is_symlink():
+                elif entry.is_file(follow_symlinks=False):
+                    if regular is not None:
+                        regular.add(child)
+                    yield child
+                elif entry.is_symlink():
                     yield child
             except OSError:
                 continue
-
-
-def _walk_files(root: Path) -> list[str]:
-    return list(_walk(str(root), ""))
 
 
 def _clean(listed: Iterable[str]) -> list[str]:

@@ -26,6 +26,8 @@ KEY_FORMAT = 1
 UNSET = "\x00unset"  # the value of an env_inputs variable that is not set
 
 _LEN = struct.Struct(">Q")
+_EXECUTABLE = _LEN.pack(1) + b"x"
+_NOT_EXECUTABLE = _LEN.pack(1) + b"-"
 
 
 @dataclass(frozen=True)
@@ -53,15 +55,17 @@ class Recipe:
     def encode(self) -> bytes:
         """The canonical byte encoding: every field and item length-prefixed, so no two
         different recipes share an encoding."""
-        out = bytearray()
+        out: list[bytes] = []
+        add = out.append
+        pack = _LEN.pack
 
-        def put(value: str | bytes) -> None:
-            data = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
-            out.extend(_LEN.pack(len(data)))
-            out.extend(data)
+        def put(value: str) -> None:
+            data = value.encode("utf-8", "surrogateescape")
+            add(pack(len(data)))
+            add(data)
 
         def put_list(items: Sequence[str]) -> None:
-            out.extend(_LEN.pack(len(items)))
+            add(pack(len(items)))
             for item in items:
                 put(item)
 
@@ -71,13 +75,17 @@ class Recipe:
         put_list(self.commands)
         put_list([x for pair in self.env for x in pair])
         put_list(self.outputs)
-        out.extend(_LEN.pack(len(self.inputs)))
-        for f in self.inputs:
-            put(f.path)
-            put(f.digest)
-            put(b"x" if f.executable else b"-")
+        add(pack(len(self.inputs)))
+        for f in self.inputs:  # the hot loop, written out
+            path = f.path.encode("utf-8", "surrogateescape")
+            digest = f.digest.encode("utf-8", "surrogateescape")
+            add(pack(len(path)))
+            add(path)
+            add(pack(len(digest)))
+            add(digest)
+            add(_EXECUTABLE if f.executable else _NOT_EXECUTABLE)
         put_list([x for pair in self.upstream for x in pair])
-        return bytes(out)
+        return b"".join(out)
 
     def key(self) -> str:
         """The task key: xxh3-128 of the encoding, 32 hex characters."""
