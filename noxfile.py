@@ -50,7 +50,11 @@ def bench_peers(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """The benchmark harness (peers installed when missing): prints the table, writes
     bench/results/<run>.json and .md, and bench/RESULTS.md; then the remote-cache restore
-    against cold builds (a real nginx on loopback)."""
-    session.install("-e", ".")
+    against cold builds (a real nginx on loopback).
+
+    ggen is installed as users install it, not editable: pip compiles its bytecode, which an
+    editable checkout lacks wherever PYTHONDONTWRITEBYTECODE is set, and every run would then
+    pay for compiling its modules."""
+    session.install(".")
     session.run("python", "-m", "bench", "--install-peers", *session.posargs)
     session.run("python", "-m", "bench.remote")
