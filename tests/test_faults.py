@@ -362,6 +362,60 @@ def test_crash_table_a_dead_worker_fails_only_its_task(
     }
 
 
+RETRIED = """
+    [lifecycle.crash]
+    command = '''
+      root=$GGEN_PROJECT_ROOT
+      echo start >> $root/starts.$GGEN_WORKSPACE
+      crash() {
+        # once the control file names this command's group: leave an orphan, kill the worker
+        control=$root/.ggen/control/$GGEN_WORKSPACE.crash.pid
+        until grep -qs " $$ " "$control"; do sleep 0.01; done
+        sleep 300 & echo $! >> $root/orphans
+        echo "killing my worker $PPID"
+        kill -KILL $PPID
+        wait
+      }
+      case $GGEN_WORKSPACE in
+        w0) if [ -e $root/crashed.w0 ]; then echo "second start"
+            else touch $root/crashed.w0; crash; fi ;;
+        w1) crash ;;
+        w2) echo fine ;;
+      esac
+    '''
+    retries = 1
+    parallel = true
+    cache = false
+"""
+
+
+def test_a_phase_with_retries_survives_that_many_worker_deaths(tmp_path: Path) -> None:
+    repo = project(tmp_path, 3, RETRIED)
+    r = ggen("run", "crash", "-j3", cwd=repo, timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    tasks = {t["id"]: t for t in last_summary(repo)["tasks"]}
+    # w0: its first start died with its worker, the second succeeded; the log holds both
+    survived = tasks["w0:crash"]
+    assert (survived["status"], survived["attempts"]) == ("ok", 2), survived
+    log = (repo / survived["log"]).read_text()
+    assert "killing my worker" in log
+    assert "died running it: killed by SIGKILL; starting it again (attempt 2 of 2)" in log
+    assert log.rstrip().endswith("second start")
+    # w1: it killed its worker at every start; retries = 1 allows two starts, no more
+    doomed = tasks["w1:crash"]
+    assert (doomed["status"], doomed["attempts"]) == ("failed", 2), doomed
+    assert doomed["error"] == (
+        f"worker process {doomed['worker']} died running it: killed by SIGKILL "
+        "(after 2 attempts, every one on a worker that died)"
+    )
+    assert (repo / "starts.w1").read_text() == "start\nstart\n"
+    assert (tasks["w2:crash"]["status"], tasks["w2:crash"]["attempts"]) == ("ok", 1)
+    # what each dead worker's command left running was stopped
+    orphans = [int(pid) for pid in (repo / "orphans").read_text().split()]
+    assert len(orphans) == 3
+    assert survivors(orphans) == []
+
+
 def test_a_command_killed_by_a_signal_is_a_plain_failure(tmp_path: Path) -> None:
     repo = project(
         tmp_path,

@@ -74,6 +74,9 @@ class FakeRunner:
     def failed_to_run(self, task: Task, error: BaseException) -> TaskResult:
         return TaskResult(task.id, task.workspace, task.phase, Status.FAILED, error=str(error))
 
+    def retry(self, task: Task, future: Future[TaskResult]) -> Future[TaskResult] | None:
+        return None
+
     def interrupt(self, hard: bool) -> None:
         pass
 

@@ -66,6 +66,7 @@ class ExecOptions:
     control_dir: str  # absolute
     timeout: float | None = None  # --timeout: overrides every phase's own
     grace: float = DEFAULT_GRACE
+    append_log: bool = False  # a start after a worker died: keep what the log holds
 
 
 @dataclass(frozen=True)
@@ -347,7 +348,7 @@ def execute(spec: TaskSpec, options: ExecOptions) -> TaskResult:
     exit_code: int | None = None
     error: str | None = None
     try:
-        with open(spec.log_path, "wb") as log:
+        with open(spec.log_path, "ab" if options.append_log else "wb") as log:
             while attempts <= spec.retries:
                 if _stopped(options):
                     status, error = Status.INTERRUPTED, "interrupted before it started"

@@ -10,6 +10,7 @@ fully cached run never starts one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import threading
@@ -135,6 +136,7 @@ class Session:
         self._executor: Executor | None = None
         self._remaining = 0
         self._lock = threading.Lock()
+        self._deaths: dict[str, int] = {}  # task id -> starts lost with a dead worker, retried
 
     # decide -------------------------------------------------------------------------------
     def _phase(self, task: Task) -> Phase:
@@ -256,7 +258,9 @@ class Session:
             self._index.mark_changed(ws.path if ws else ".")
         key = self.keys.get(task.id)
         cache = CacheStatus.MISS if self.caching(phase) else CacheStatus.OFF
-        result = result.evolve(key=key, cache=cache)
+        # starts lost with a dead worker count among the attempts
+        attempts = result.attempts + self._deaths.get(task.id, 0)
+        result = result.evolve(key=key, cache=cache, attempts=attempts)
         if result.status is Status.OK and cache is CacheStatus.MISS and self.store and key:
             log = (self.root / result.log).read_bytes() if result.log else b""
             manifest = self.store.save(
@@ -275,10 +279,43 @@ class Session:
                 push_from_store(self.remote, self.store, key)
         return result
 
+    def retry(self, task: Task, future: Future[TaskResult]) -> Future[TaskResult] | None:
+        """Start again a task whose worker process died running it, while its phase's
+        ``retries`` allow: the dead worker's command is stopped first, the log kept."""
+        from ggen.runner.pools import WorkerDied
+
+        if future.cancelled() or not isinstance(future.exception(), WorkerDied):
+            return None
+        retries = self._phase(task).retries
+        deaths = self._deaths.get(task.id, 0) + 1
+        if deaths > retries:
+            return None
+        self._deaths[task.id] = deaths
+        self._stop_dead_workers_command(task, wait=True)
+        note = f"{future.exception()}; starting it again (attempt {deaths + 1} of {retries + 1})"
+        log = self._log_path(task)
+        with contextlib.suppress(OSError), open(log, "ab") as f:
+            f.write(f"\n[ggen] {note}\n".encode())
+        self.console.warn(f"{task.id}: {note}")
+        options = dataclasses.replace(self.exec_options, append_log=True)
+        return self.executor().submit(run_in_worker, task.workspace, task.phase, options)
+
+    def _stop_dead_workers_command(self, task: Task, *, wait: bool) -> None:
+        """Stop the command a dead worker left running for ``task`` (TERM, then KILL)."""
+        from ggen.runner.control import control_path, stop_stale, task_identity
+
+        control = control_path(self.exec_options.control_dir, task.workspace, task.phase)
+        identity = task_identity(self.make.root, task.workspace, task.phase)
+        if wait:  # a new start of the task will write the same control file
+            stop_stale(control, identity, self.options.grace)
+        else:
+            threading.Thread(
+                target=stop_stale, args=(control, identity, self.options.grace)
+            ).start()
+
     def failed_to_run(self, task: Task, error: BaseException) -> TaskResult:
         """The failed result of a task whose future raised: its worker process died (the
         command it left running is stopped too), or ggen's own machinery failed."""
-        from ggen.runner.control import control_path, stop_stale, task_identity
         from ggen.runner.pools import WorkerDied
 
         worker = "main"
@@ -286,12 +323,10 @@ class Session:
         if isinstance(error, WorkerDied):
             text = str(error)
             worker = str(error.pid or "unknown")
-            attempts = 1
-            control = control_path(self.exec_options.control_dir, task.workspace, task.phase)
-            identity = task_identity(self.make.root, task.workspace, task.phase)
-            threading.Thread(
-                target=stop_stale, args=(control, identity, self.options.grace)
-            ).start()
+            attempts = self._deaths.get(task.id, 0) + 1
+            if attempts > 1:
+                text += f" (after {attempts} attempts, every one on a worker that died)"
+            self._stop_dead_workers_command(task, wait=False)
         else:
             text = f"the worker failed: {type(error).__name__}: {error}".strip()
         log = self._log_path(task)

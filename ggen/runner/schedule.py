@@ -35,6 +35,10 @@ class TaskRunner(Protocol):
     def failed_to_run(self, task: Task, error: BaseException) -> TaskResult:
         """The outcome of a task whose future raised (the machinery failed, not the task)."""
 
+    def retry(self, task: Task, future: Future[TaskResult]) -> Future[TaskResult] | None:
+        """A new start of a submitted task whose future raised, if it may have one (its worker
+        died and its phase's retries allow another start), else None."""
+
     def interrupt(self, hard: bool) -> None:
         """Stop every running task: TERM then KILL after the grace period, or KILL if hard."""
 
@@ -177,6 +181,11 @@ def schedule(
         nonlocal serial_running
         for future in sorted(done, key=lambda f: order[running[f].id]):
             task = running.pop(future)
+            if task.id not in results and not interrupted:
+                again = runner.retry(task, future)
+                if again is not None:
+                    running[again] = task  # it keeps its slot
+                    continue
             busy_exclusive.discard(task.phase)
             if not limits.parallel and task.parallel is not True:
                 serial_running -= 1
