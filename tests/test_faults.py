@@ -541,32 +541,79 @@ def test_kill_9_of_ggen_stops_the_commands_without_another_run(
     assert "left running" not in r.stderr
 
 
-def test_the_next_run_stops_commands_a_killed_inline_run_left(
-    tmp_path: Path, runs: list[Run]
-) -> None:
-    repo = project(
-        tmp_path,
-        1,
-        """
-        [lifecycle.long]
-        command = "echo $$ > pid; sleep 300"
-        cache = false
+INLINE_LONG = """
+    [lifecycle.long]
+    command = "echo $$ > pid; sleep 300"
+    cache = false
 
-        [lifecycle.quick]
-        command = "true"
-        cache = false
-        """,
-    )
+    [lifecycle.quick]
+    command = "true"
+    cache = false
+"""
+
+
+def start_inline_long(tmp_path: Path, runs: list[Run]) -> tuple[Path, Run, int]:
+    """A ggen running a long command in its own process: (repo, run, the command's pid)."""
+    repo = project(tmp_path, 1, INLINE_LONG)
     run = start(runs, repo, "run", "long", "--executor", "inline")
     wait_for(files_exist(repo / "w0/pid"), 30)
     (left,) = read_pids([repo / "w0/pid"])
+    return repo, run, left
+
+
+def test_a_killed_inline_runs_watchdog_stops_its_command(
+    tmp_path: Path, runs: list[Run]
+) -> None:
+    repo, run, left = start_inline_long(tmp_path, runs)
     run.signal(signal.SIGKILL)
     run.wait()
-    assert survivors([left]) == [left]  # no worker watched over it: it runs on
+    # the command ran in ggen's own process; ggen's watchdog stops it, with no other run
+    wait_for(lambda: not survivors([left]), 10, "the watchdog to stop the command")
+    r = ggen("run", "quick", cwd=repo)
+    assert r.returncode == 0
+    assert "left running" not in r.stderr
+
+
+def test_the_next_run_stops_commands_a_killed_inline_run_left(
+    tmp_path: Path, runs: list[Run]
+) -> None:
+    repo, run, left = start_inline_long(tmp_path, runs)
+    os.killpg(run.proc.pid, signal.SIGKILL)  # ggen and its watchdog (its process group)
+    run.wait()
+    time.sleep(0.5)
+    assert survivors([left]) == [left]  # nothing of ggen is left to stop it
     r = ggen("run", "quick", "-j2", "--parallel", cwd=repo)
     assert r.returncode == 0
     assert "stopped 1 command(s) left running by a killed run" in r.stderr
     wait_for(lambda: not survivors([left]), 10)
+
+
+def test_a_lone_task_runs_in_ggens_process_and_more_go_to_the_pool(tmp_path: Path) -> None:
+    repo = project(
+        tmp_path,
+        3,
+        """
+        [lifecycle.build]
+        command = "tr '\\\\0' ' ' < /proc/$PPID/cmdline > parent.txt"
+        outputs = ["parent.txt"]
+        """,
+    )
+    r = ggen("run", "build", "-j2", cwd=repo)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for i in range(3):  # three tasks to run: they go to the pool's workers
+        assert "loky" in (repo / f"w{i}/parent.txt").read_text()
+    (repo / "w1/src/a.txt").write_text("changed\n")
+    r = ggen("run", "build", "-j2", cwd=repo)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert statuses(last_summary(repo)) == {
+        "w0:build": "cached",
+        "w1:build": "ok",
+        "w2:build": "cached",
+    }
+    # the one task to run ran in ggen's own process: no pool was started for it
+    parent = (repo / "w1/parent.txt").read_text()
+    assert "loky" not in parent
+    assert " run build -j2" in parent
 
 
 # output -------------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ class FakeRunner:
             exit_code=1 if status is Status.FAILED else 0,
         )
 
-    def submit(self, task: Task) -> Future[TaskResult]:
+    def submit(self, task: Task, *, alone: bool = False) -> Future[TaskResult]:
         return self.pool.submit(self._work, task)
 
     def complete(self, task: Task, result: TaskResult) -> TaskResult:
@@ -261,7 +261,7 @@ class BrokenExecutorRunner(FakeRunner):
         self.submissions = 0
         self.interrupts: list[bool] = []
 
-    def submit(self, task: Task) -> Future[TaskResult]:
+    def submit(self, task: Task, *, alone: bool = False) -> Future[TaskResult]:
         self.submissions += 1
         if self.submissions == 2:
             raise UsageError("no scheduler address")

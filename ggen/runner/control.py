@@ -236,3 +236,54 @@ def _identity_of(name: str, root: str) -> dict[str, str] | None:
     if len(parts) != 3:
         return None
     return task_identity(root, unquote(parts[0]), unquote(parts[1]))
+
+
+class Watchdog:
+    """A process that outlives a ``kill -9`` of ggen to stop the commands ggen ran itself.
+
+    Commands run in ggen's own process (the inline executor, or a lone task run without
+    starting a pool) have no worker to notice ggen's death and stop them. The watchdog is a
+    fork of ggen holding the read end of a pipe: when ggen ends normally it writes one byte
+    and the watchdog exits; when ggen dies, the pipe reads end-of-file and the watchdog stops
+    every group the control directory names (``sweep``), then exits. It ignores the terminal's
+    signals: Ctrl-C is ggen's to handle.
+    """
+
+    def __init__(self, control_dir: str, root: str, grace: float) -> None:
+        read_end, self._write_end = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the watchdog: only code and modules already loaded run here
+            try:
+                os.closerange(3, read_end)
+                os.closerange(read_end + 1, _MAX_FD)
+                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                    signal.signal(sig, signal.SIG_IGN)
+                if _wait_for_word(read_end) != _DONE:
+                    sweep(control_dir, root, grace)
+            finally:
+                os._exit(0)
+        os.close(read_end)
+
+    def close(self) -> None:
+        """ggen ends normally: the watchdog exits without stopping anything."""
+        if self._write_end < 0:
+            return
+        with contextlib.suppress(OSError):
+            os.write(self._write_end, _DONE)
+        os.close(self._write_end)
+        self._write_end = -1
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+
+_DONE = b"."
+_MAX_FD = 65536
+
+
+def _wait_for_word(fd: int) -> bytes:
+    """The byte ggen writes to ``fd`` when it ends normally, or b"" when it died."""
+    while True:
+        try:
+            return os.read(fd, 1)
+        except InterruptedError:
+            continue

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from ggen.cache.files import InputIndex
     from ggen.cache.remote import RemoteCache
     from ggen.cache.store import Store
+    from ggen.runner.control import Watchdog
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,9 @@ class Session:
         self.keys: dict[str, str] = {}
         self._index: InputIndex | None = None
         self._executor: Executor | None = None
+        self._inline: Executor | None = None  # runs lone tasks in this process (submit)
+        self._watchdog: Watchdog | None = None
+        self._swept = False
         self._remaining = 0
         self._lock = threading.Lock()
         self._deaths: dict[str, int] = {}  # task id -> starts lost with a dead worker, retried
@@ -231,16 +235,47 @@ class Session:
         if self._executor is None:
             from ggen.runner.pools import make_executor
 
-            kind = self.options.executor or self.make.executor.kind
+            kind = self._kind()
             scheduler = self.options.scheduler or self.make.executor.scheduler
             self._executor = make_executor(kind, self.make, self.limits.jobs, scheduler)
         return self._executor
 
-    def submit(self, task: Task) -> Future[TaskResult]:
-        """Start ``task`` on the pool. Before the first one, stop what a killed run left."""
-        if self._executor is None:
+    def _kind(self) -> ExecutorKind:
+        return self.options.executor or self.make.executor.kind
+
+    def _in_process(self, alone: bool) -> Executor | None:
+        """The executor running in this process that ``submit`` should use, if any.
+
+        A lone task (nothing else to run or running) is run here rather than on a process
+        pool that does not exist yet: starting one (importing loky, starting its workers)
+        costs more than most single tasks. Commands run here are watched by a ``Watchdog``."""
+        kind = self._kind()
+        if kind is not ExecutorKind.INLINE and not (
+            alone and kind is ExecutorKind.LOKY and self._executor is None
+        ):
+            return None
+        if self._watchdog is None:
+            from ggen.runner.control import Watchdog
+
+            self._watchdog = Watchdog(
+                self.exec_options.control_dir, self.make.root, self.options.grace
+            )
+        if kind is ExecutorKind.INLINE:
+            return self.executor()
+        if self._inline is None:
+            from ggen.runner.pools import InlineExecutor
+
+            self._inline = InlineExecutor(self.make)
+        return self._inline
+
+    def submit(self, task: Task, *, alone: bool = False) -> Future[TaskResult]:
+        """Start ``task``: on the pool, or in this process when it is ``alone`` (the only task
+        to run now, none running) and no pool has been started. Before the first task, stop
+        what a killed run left."""
+        if not self._swept:
             from ggen.runner.control import sweep
 
+            self._swept = True
             left = sweep(self.exec_options.control_dir, self.make.root, self.options.grace)
             if left:
                 self.console.warn(f"stopped {left} command(s) left running by a killed run")
@@ -248,7 +283,8 @@ class Session:
         with contextlib.suppress(FileNotFoundError):
             log.unlink()  # the last run's log, which must not pass for this run's output
         self.console.started(task.id, log=str(log))
-        return self.executor().submit(run_in_worker, task.workspace, task.phase, self.exec_options)
+        executor = self._in_process(alone) or self.executor()
+        return executor.submit(run_in_worker, task.workspace, task.phase, self.exec_options)
 
     def complete(self, task: Task, result: TaskResult) -> TaskResult:
         """Store the outputs and log of a task that succeeded."""
@@ -374,6 +410,12 @@ class Session:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+        if self._inline is not None:
+            self._inline.shutdown(wait=True)
+            self._inline = None
+        if self._watchdog is not None:
+            self._watchdog.close()
+            self._watchdog = None
         clear_stop(self.exec_options.control_dir)
         if self.remote is not None:
             self.remote.close()

@@ -26,8 +26,9 @@ class TaskRunner(Protocol):
     def prepare(self, task: Task) -> TaskResult | None:
         """A finished result if the task needs no execution (cache hit), else None."""
 
-    def submit(self, task: Task) -> Future[TaskResult]:
-        """Start the task on the executor."""
+    def submit(self, task: Task, *, alone: bool = False) -> Future[TaskResult]:
+        """Start the task on the executor; ``alone`` if it is the only task to run now, with
+        none running (the runner may then run it without starting a pool)."""
 
     def complete(self, task: Task, result: TaskResult) -> TaskResult:
         """Called in the scheduling process with the outcome of a task that was submitted."""
@@ -143,42 +144,77 @@ def schedule(
         serial = not limits.parallel and task.parallel is not True
         return not (serial and serial_running > 0)
 
-    def launch() -> None:
+    def hold(task: Task) -> None:
+        """The task takes a slot (it is about to be submitted)."""
         nonlocal serial_running
-        deferred: list[tuple[int, int, str]] = []
-        while ready and len(running) < limits.jobs and not stopping:
-            item = heapq.heappop(ready)
-            task = by_id[item[2]]
-            if not may_start(task):
-                deferred.append(item)
-                continue
-            cached = runner.prepare(task)
-            if cached is not None:
-                finish(task, cached)
-                continue
-            submitted.add(task.id)
-            try:
-                future = runner.submit(task)
-            except GgenError:
-                submitted.discard(task.id)
-                raise  # no executor to run anything on: a usage or infrastructure error
-            except Exception as exc:
-                finish(task, runner.failed_to_run(task, exc))
-                continue
-            if future.done():
-                # inline executors finish during submit; no slot is held
-                finish(task, _collect(runner, task, future, interrupted))
-                continue
-            running[future] = task
-            if task.exclusive:
-                busy_exclusive.add(task.phase)
-            if not limits.parallel and task.parallel is not True:
-                serial_running += 1
-        for item in deferred:
-            heapq.heappush(ready, item)
+        if task.exclusive:
+            busy_exclusive.add(task.phase)
+        if not limits.parallel and task.parallel is not True:
+            serial_running += 1
+
+    def release(task: Task) -> None:
+        nonlocal serial_running
+        busy_exclusive.discard(task.phase)
+        if not limits.parallel and task.parallel is not True:
+            serial_running -= 1
+
+    def start(task: Task, alone: bool = False) -> bool:
+        """Submit a task holding a slot; True if it is already over (its slot free again)."""
+        submitted.add(task.id)
+        try:
+            future = runner.submit(task, alone=alone)
+        except GgenError:
+            submitted.discard(task.id)
+            release(task)
+            raise  # no executor to run anything on: a usage or infrastructure error
+        except Exception as exc:
+            release(task)
+            finish(task, runner.failed_to_run(task, exc))
+            return True
+        if future.done():
+            # executors running in this process finish during submit; no slot is held
+            release(task)
+            finish(task, _collect(runner, task, future, interrupted))
+            return True
+        running[future] = task
+        return False
+
+    def launch() -> None:
+        """Prepare ready tasks in order while slots are free: finish those the cache answers,
+        submit the others. When nothing runs, the first task to execute is held back until a
+        second one is found or none is left: if it is alone, the runner may run it without
+        starting a pool."""
+        held: Task | None = None
+        while True:
+            deferred: list[tuple[int, int, str]] = []
+            while ready and len(running) + (held is not None) < limits.jobs and not stopping:
+                item = heapq.heappop(ready)
+                task = by_id[item[2]]
+                if not may_start(task):
+                    deferred.append(item)
+                    continue
+                cached = runner.prepare(task)
+                if cached is not None:
+                    finish(task, cached)
+                    continue
+                hold(task)
+                if held is None and not running:
+                    held = task
+                    continue
+                if held is not None:
+                    start(held)
+                    held = None
+                start(task)
+            for item in deferred:
+                heapq.heappush(ready, item)
+            if held is None:
+                return
+            over = start(held, alone=True)
+            held = None
+            if not over:
+                return
 
     def reap(done: set[Future[TaskResult]]) -> None:
-        nonlocal serial_running
         for future in sorted(done, key=lambda f: order[running[f].id]):
             task = running.pop(future)
             if task.id not in results and not interrupted:
@@ -186,9 +222,7 @@ def schedule(
                 if again is not None:
                     running[again] = task  # it keeps its slot
                     continue
-            busy_exclusive.discard(task.phase)
-            if not limits.parallel and task.parallel is not True:
-                serial_running -= 1
+            release(task)
             if task.id not in results:
                 finish(task, _collect(runner, task, future, interrupted))
 
