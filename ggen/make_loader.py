@@ -15,7 +15,7 @@ import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ggen.errors import CycleError
+from ggen.errors import ConfigError, CycleError
 from ggen.make import (
     MAKE_FILE,
     ROOT_WORKSPACE,
@@ -115,8 +115,26 @@ def load_make(start: str | os.PathLike[str]) -> Make:
     file = find_make_file(start)
     root_given = os.fspath(start)
     display = os.path.normpath(file)
-    doc = _read_toml(os.fspath(file), display)
-    return _Loader(root_given, os.path.realpath(root_given), display).load(doc)
+    try:
+        doc = _read_toml(os.fspath(file), display)
+        return _Loader(root_given, os.path.realpath(root_given), display).load(doc)
+    except ConfigError as err:
+        _add_line(err)
+        raise
+
+
+def _add_line(err: ConfigError) -> None:
+    """Give an error about a key (not about syntax) the line that writes that key."""
+    if err.line is not None or not err.key or not err.file:
+        return
+    from ggen.toml_lines import key_line
+
+    try:
+        with open(err.file, encoding="utf-8-sig") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError):
+        return
+    err.line = key_line(text, err.key)
 
 
 class _Loader:

@@ -345,7 +345,7 @@ def test_workspace_make_toml_errors_name_that_file(tmp_path: Path) -> None:
     )
     err = error_of(root)
     assert str(err) == (
-        f"{root / 'api' / 'make.toml'}: lifecycle.build.commands[1]: expected a string, "
+        f"{root / 'api' / 'make.toml'}:2: lifecycle.build.commands[1]: expected a string, "
         'got integer (write it in quotes, e.g. "value")'
     )
     (root / "api" / MAKE_FILE).write_text("[lifecycle.build\n", encoding="utf-8")
@@ -473,7 +473,7 @@ def test_executor_kinds(tmp_path: Path) -> None:
     assert make.executor.scheduler == "tcp://h:1"
     err = error_of(project(tmp_path, MINIMAL + '[executor]\nkind = "lokky"\n'))
     assert str(err) == (
-        f'{tmp_path / "make.toml"}: executor.kind: unknown executor "lokky", did you mean '
+        f'{tmp_path / "make.toml"}:4: executor.kind: unknown executor "lokky", did you mean '
         '"loky"? (expected one of: loky, inline, dask)'
     )
 
@@ -562,7 +562,7 @@ def test_unknown_key_suggests_nearest(tmp_path: Path) -> None:
     root = project(tmp_path, MINIMAL + '[lifecycle.build]\ncommand = "x"\noutput = ["dist"]\n')
     err = error_of(root)
     assert str(err) == (
-        f'{tmp_path / "make.toml"}: lifecycle.build.output: unknown key, did you mean "outputs"?'
+        f'{tmp_path / "make.toml"}:5: lifecycle.build.output: unknown key, did you mean "outputs"?'
     )
 
 
@@ -793,7 +793,7 @@ def test_workspace_depends_on_unknown(tmp_path: Path) -> None:
     )
     err = error_of(root)
     assert str(err) == (
-        f'{tmp_path / "make.toml"}: workspace.web.depends_on[0]: unknown workspace "backnd", '
+        f'{tmp_path / "make.toml"}:7: workspace.web.depends_on[0]: unknown workspace "backnd", '
         'did you mean "backend"? (declare [workspace.backnd] or fix the name)'
     )
 
