@@ -296,3 +296,46 @@ def test_missing_dask_says_how_to_install_it(
     with pytest.raises(UsageError, match=r"pip install 'ggen\[dask\]'") as raised:
         dask_executor(load_make(str(repo)), "tcp://127.0.0.1:8786", 1)
     assert raised.value.exit_code == 2
+
+
+NAPS = """
+    [project]
+    name = "naps"
+
+    [executor]
+    kind = "dask"
+    scheduler = "{address}"
+
+    [workspace.a]
+    path = "a"
+
+    [workspace.b]
+    path = "b"
+
+    [workspace.c]
+    path = "c"
+
+    [lifecycle.nap]
+    command = "sleep 1"
+    cache = false
+"""
+
+
+def test_a_parallel_run_without_j_uses_every_thread_of_the_cluster(tmp_path: Path) -> None:
+    """Three workers of one thread: three one-second tasks run at once, whatever the number of
+    CPUs of the machine running ggen; -j still caps it."""
+    with dask_cluster(tmp_path / "cluster", workers=3) as cluster:
+        repo = write_tree(
+            tmp_path / "repo",
+            {"make.toml": NAPS.format(address=cluster.address), "a/.k": "", "b/.k": "", "c/.k": ""},
+        )
+        r = ggen("run", "nap", "--parallel", cwd=repo)
+        assert r.returncode == 0, r.stdout + r.stderr
+        summary = last_summary(repo)
+        assert summary["jobs"] == 3
+        tasks = summary["tasks"]
+        span = max(t["finished_ms"] for t in tasks) - min(t["started_ms"] for t in tasks)
+        assert span < 1700, span  # one round of three naps, not two rounds (>= 2000 ms)
+        r = ggen("run", "nap", "-j2", cwd=repo)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert last_summary(repo)["jobs"] == 2

@@ -304,6 +304,10 @@ class DaskExecutor(Executor):
         """The address of the scheduler this executor submits to."""
         return str(self._client.scheduler.address)
 
+    def threads(self) -> int:
+        """How many tasks the cluster runs at once: its workers' threads, now."""
+        return sum(int(n) for n in self._client.nthreads().values())
+
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         """Run ``fn(*args, **kwargs)`` on the cluster; the future holds its result."""
         with self._lock:

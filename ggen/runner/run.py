@@ -93,13 +93,30 @@ def resolve_cache_dir(make: Make, cli_dir: str | None) -> Path:
 
 
 def resolve_limits(make: Make, options: RunOptions, plan: Plan) -> Limits:
-    """-j N or --parallel make every phase parallel; otherwise only ``parallel = true`` ones."""
+    """-j N or --parallel make every phase parallel; otherwise only ``parallel = true`` ones.
+
+    Without -j or ``[executor] jobs``, a parallel run takes as many tasks at once as there are
+    CPUs here, or on Dask as there are threads in the cluster (known once connected)."""
     cpus = os.cpu_count() or 1
     jobs = options.jobs or make.executor.jobs or cpus
     parallel = options.parallel or (options.jobs or 0) > 1
     if not parallel and not plan.wants_parallel():
-        jobs = 1
-    return Limits(jobs=max(1, jobs), parallel=parallel)
+        return Limits(jobs=1, parallel=parallel)
+    limits = Limits(jobs=max(1, jobs), parallel=parallel)
+    kind = options.executor or make.executor.kind
+    if kind is ExecutorKind.DASK and not (options.jobs or make.executor.jobs):
+        limits = dataclasses.replace(limits, capacity=_ClusterThreads())
+    return limits
+
+
+class _ClusterThreads:
+    """The thread count of the Dask cluster a run's executor is connected to (0 before)."""
+
+    def __init__(self) -> None:
+        self.threads = 0
+
+    def __call__(self) -> int:
+        return self.threads
 
 
 class Session:
@@ -238,6 +255,9 @@ class Session:
             kind = self._kind()
             scheduler = self.options.scheduler or self.make.executor.scheduler
             self._executor = make_executor(kind, self.make, self.limits.jobs, scheduler)
+            cluster = self.limits.capacity
+            if isinstance(cluster, _ClusterThreads):
+                cluster.threads = int(getattr(self._executor, "threads", lambda: 0)())
         return self._executor
 
     def _kind(self) -> ExecutorKind:
@@ -522,7 +542,7 @@ def _run_locked(
         options.phases,
         ordered,
         executor=kind.value,
-        jobs=limits.jobs,
+        jobs=limits.cap(),
         started_ms=int(started * 1000),
         finished_ms=int(finished * 1000),
         exit_code=code,

@@ -50,6 +50,14 @@ class Limits:
 
     jobs: int = 1  # the overall cap
     parallel: bool = False  # --parallel / -j: every phase may run several tasks at once
+    # the cap once the executor exists, replacing ``jobs`` (a Dask cluster's threads; 0 until
+    # it is known)
+    capacity: Callable[[], int] | None = None
+
+    def cap(self) -> int:
+        """The cap now: what ``capacity`` says once it knows, else ``jobs``."""
+        known = self.capacity() if self.capacity is not None else 0
+        return known if known > 0 else self.jobs
 
 
 def _heights(tasks: Sequence[Task]) -> dict[str, int]:
@@ -187,7 +195,7 @@ def schedule(
         held: Task | None = None
         while True:
             deferred: list[tuple[int, int, str]] = []
-            while ready and len(running) + (held is not None) < limits.jobs and not stopping:
+            while ready and len(running) + (held is not None) < limits.cap() and not stopping:
                 item = heapq.heappop(ready)
                 task = by_id[item[2]]
                 if not may_start(task):
