@@ -166,7 +166,7 @@ def _project_root(spec: TaskSpec) -> str:
 
 
 def hold_snapshot(make: Make) -> Make:
-    """The task whose result is the snapshot: workers fetch it from each other, once each."""
+    """The task whose result is the snapshot, replicated to every worker when ggen connects."""
     return make
 
 
@@ -293,6 +293,9 @@ class DaskExecutor(Executor):
         self._snapshot = client.submit(
             hold_snapshot, make, key=f"ggen-snapshot-{self._token}", pure=False
         )
+        # on every worker from the start: otherwise Dask places tasks next to the one copy
+        # (data locality) and runs them one after another there while other workers idle
+        client.replicate([self._snapshot])
         self._lock = threading.Lock()
         self._pending: set[Future[Any]] = set()
         self._submitted = 0
