@@ -588,6 +588,35 @@ def test_the_next_run_stops_commands_a_killed_inline_run_left(
     wait_for(lambda: not survivors([left]), 10)
 
 
+def test_a_killed_runs_lock_is_held_until_its_watchdog_has_stopped_its_command(
+    tmp_path: Path, runs: list[Run]
+) -> None:
+    repo = project(
+        tmp_path,
+        1,
+        """
+        [lifecycle.stubborn]
+        command = "trap '' TERM; echo $$ > pid; sleep 300"
+        cache = false
+
+        [lifecycle.quick]
+        command = "true"
+        cache = false
+        """,
+    )
+    run = start(runs, repo, "run", "stubborn", "--grace", "3")
+    wait_for(files_exist(repo / "w0/pid"), 30)
+    (left,) = read_pids([repo / "w0/pid"])
+    run.signal(signal.SIGKILL)
+    run.wait()
+    # the command ignores TERM: the watchdog KILLs it after 3 s, holding the lock meanwhile
+    busy = ggen("run", "quick", "--no-wait", cwd=repo)
+    assert busy.returncode == 2, busy.stdout + busy.stderr
+    assert "another ggen run" in busy.stderr
+    wait_for(lambda: not survivors([left]), 15, "the watchdog to kill the command")
+    wait_for(lambda: ggen("run", "quick", "--no-wait", cwd=repo).returncode == 0, 10)
+
+
 def test_a_lone_task_runs_in_ggens_process_and_more_go_to_the_pool(tmp_path: Path) -> None:
     repo = project(
         tmp_path,

@@ -246,16 +246,24 @@ class Watchdog:
     fork of ggen holding the read end of a pipe: when ggen ends normally it writes one byte
     and the watchdog exits; when ggen dies, the pipe reads end-of-file and the watchdog stops
     every group the control directory names (``sweep``), then exits. It ignores the terminal's
-    signals: Ctrl-C is ggen's to handle.
+    signals: Ctrl-C is ggen's to handle. ``keep_fd`` (the project's run lock) stays open in it,
+    so that a dead ggen's lock is only released once the watchdog has stopped its commands: a
+    new run cannot start the same tasks while their old commands are being stopped.
     """
 
-    def __init__(self, control_dir: str, root: str, grace: float) -> None:
+    def __init__(
+        self, control_dir: str, root: str, grace: float, keep_fd: int | None = None
+    ) -> None:
         read_end, self._write_end = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:  # the watchdog: only code and modules already loaded run here
             try:
-                os.closerange(3, read_end)
-                os.closerange(read_end + 1, _MAX_FD)
+                keep = sorted({read_end, keep_fd if keep_fd is not None else read_end})
+                low = 3
+                for fd in keep:
+                    os.closerange(low, fd)
+                    low = fd + 1
+                os.closerange(low, _MAX_FD)
                 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                     signal.signal(sig, signal.SIG_IGN)
                 if _wait_for_word(read_end) != _DONE:

@@ -21,6 +21,13 @@ from ggen.runner.state import ggen_dir
 LOCK_FILE = "run.lock"
 OWNER_FILE = "run.owner"
 
+_held: list[int] = []  # the descriptor of the lock this process holds, if any
+
+
+def held_lock_fd() -> int | None:
+    """The file descriptor of the project lock this process holds now, if any."""
+    return _held[-1] if _held else None
+
 
 @contextmanager
 def project_lock(make: Make, *, wait: bool, notify: Callable[[str], None]) -> Iterator[None]:
@@ -42,10 +49,12 @@ def project_lock(make: Make, *, wait: bool, notify: Callable[[str], None]) -> It
                 ) from None
             notify(f"another ggen run{holder} is using this project; waiting for it to finish")
             fcntl.flock(fd, fcntl.LOCK_EX)
+        _held.append(fd)
         try:
             write_text_atomic(owner, f"{os.getpid()}\n")
             yield
         finally:
+            _held.remove(fd)
             with contextlib.suppress(OSError):
                 owner.unlink()
             fcntl.flock(fd, fcntl.LOCK_UN)

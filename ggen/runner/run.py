@@ -276,9 +276,13 @@ class Session:
             return None
         if self._watchdog is None:
             from ggen.runner.control import Watchdog
+            from ggen.runner.lock import held_lock_fd
 
             self._watchdog = Watchdog(
-                self.exec_options.control_dir, self.make.root, self.options.grace
+                self.exec_options.control_dir,
+                self.make.root,
+                self.options.grace,
+                keep_fd=held_lock_fd(),
             )
         if kind is ExecutorKind.INLINE:
             return self.executor()
