@@ -152,7 +152,7 @@ def schedule(
         serial = not limits.parallel and task.parallel is not True
         return not (serial and serial_running > 0)
 
-    def hold(task: Task) -> None:
+    def take_slot(task: Task) -> None:
         """The task takes a slot (it is about to be submitted)."""
         nonlocal serial_running
         if task.exclusive:
@@ -160,7 +160,7 @@ def schedule(
         if not limits.parallel and task.parallel is not True:
             serial_running += 1
 
-    def release(task: Task) -> None:
+    def free_slot(task: Task) -> None:
         nonlocal serial_running
         busy_exclusive.discard(task.phase)
         if not limits.parallel and task.parallel is not True:
@@ -173,15 +173,15 @@ def schedule(
             future = runner.submit(task, alone=alone)
         except GgenError:
             submitted.discard(task.id)
-            release(task)
+            free_slot(task)
             raise  # no executor to run anything on: a usage or infrastructure error
         except Exception as exc:
-            release(task)
+            free_slot(task)
             finish(task, runner.failed_to_run(task, exc))
             return True
         if future.done():
             # executors running in this process finish during submit; no slot is held
-            release(task)
+            free_slot(task)
             finish(task, _collect(runner, task, future, interrupted))
             return True
         running[future] = task
@@ -205,7 +205,7 @@ def schedule(
                 if cached is not None:
                     finish(task, cached)
                     continue
-                hold(task)
+                take_slot(task)
                 if held is None and not running:
                     held = task
                     continue
@@ -230,7 +230,7 @@ def schedule(
                 if again is not None:
                     running[again] = task  # it keeps its slot
                     continue
-            release(task)
+            free_slot(task)
             if task.id not in results:
                 finish(task, _collect(runner, task, future, interrupted))
 
