@@ -26,6 +26,7 @@ from ggen.runner.control import (
     request_stop,
     running_groups,
     stop_requested,
+    stray_groups,
     sweep,
     task_identity,
     write_control,
@@ -133,3 +134,24 @@ def test_sweep_stops_only_groups_that_still_carry_the_tasks_identity(
     assert ours.wait(5) == -15
     assert unrelated.poll() is None and other_root.poll() is None
     assert sorted(p.name for p in control.iterdir()) == []
+
+
+def test_stray_groups_are_those_carrying_the_projects_root(
+    tmp_path: Path, groups: list[subprocess.Popen[bytes]]
+) -> None:
+    root = str(tmp_path / "project")
+    ours = start_group(groups, "sleep 300", {"GGEN_PROJECT_ROOT": root})
+    other = start_group(groups, "sleep 300", {"GGEN_PROJECT_ROOT": root + "-other"})
+    plain = start_group(groups, "sleep 300")
+    wait_for(lambda: has_root(ours.pid, root), 10, "the command's environment")
+    found = stray_groups(root)
+    assert ours.pid in found
+    assert other.pid not in found and plain.pid not in found
+    assert os.getpgrp() not in found
+    kill_group(ours.pid, 1)
+    ours.wait()
+    assert ours.pid not in stray_groups(root)
+
+
+def has_root(pid: int, root: str) -> bool:
+    return bool(psutil.Process(pid).environ().get("GGEN_PROJECT_ROOT") == root)

@@ -191,6 +191,25 @@ def group_carries(pgid: int, identity: Mapping[str, str]) -> bool:
     return False
 
 
+def stray_groups(root: str) -> set[int]:
+    """The process groups of live processes that carry ``GGEN_PROJECT_ROOT=root``: commands of
+    this project's tasks. Once every task of a run is over, any such group is a stray."""
+    import psutil
+
+    found: set[int] = set()
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("GGEN_PROJECT_ROOT") == root and proc.status() not in (
+                psutil.STATUS_ZOMBIE,
+                psutil.STATUS_DEAD,
+            ):
+                found.add(os.getpgid(proc.pid))
+        except (OSError, psutil.Error):
+            continue
+    found.discard(os.getpgrp())
+    return found
+
+
 def task_identity(root: str, workspace: str, phase: str) -> dict[str, str]:
     """The environment variables every command of a task carries (see execute.task_spec)."""
     return {"GGEN_PROJECT_ROOT": root, "GGEN_WORKSPACE": workspace, "GGEN_PHASE": phase}

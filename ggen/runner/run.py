@@ -373,6 +373,18 @@ class Session:
                 target=stop_stale, args=(control, identity, self.options.grace)
             ).start()
 
+    def _stop_strays(self) -> None:
+        """After a pool broke: stop the commands of this project still running. A worker killed
+        with a broken pool while it was starting a command leaves that command unrecorded,
+        so neither the worker nor the control files can stop it; its environment names it."""
+        from ggen.runner.control import stop_in_background, stray_groups
+
+        strays = stray_groups(self.make.root)
+        if strays:
+            self.console.warn(f"stopped {len(strays)} command(s) left by dead workers")
+        for thread in [stop_in_background(pgid, self.options.grace) for pgid in strays]:
+            thread.join()
+
     def failed_to_run(self, task: Task, error: BaseException) -> TaskResult:
         """The failed result of a task whose future raised: its worker process died (the
         command it left running is stopped too), or ggen's own machinery failed."""
@@ -433,6 +445,8 @@ class Session:
 
         if self._executor is not None:
             self._executor.shutdown(wait=True)
+            if getattr(self._executor, "rebuilds", 0):
+                self._stop_strays()
             self._executor = None
         if self._inline is not None:
             self._inline.shutdown(wait=True)
