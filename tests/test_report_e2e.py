@@ -54,3 +54,25 @@ def test_report_of_an_unknown_run_is_a_usage_error(tmp_path: Path) -> None:
     ggen("run", "build", "-w", "core", cwd=repo)
     r = ggen("report", "nope", cwd=repo)
     assert r.returncode == 2 and 'no run "nope"' in r.stderr
+
+
+def test_graph_page_draws_every_task_and_edge_in_a_real_browser(tmp_path: Path) -> None:
+    repo = write_tree(tmp_path / "repo", SMALL)
+    r = ggen("graph", "build", "test", "--format", "json", cwd=repo)
+    assert r.returncode == 0, r.stderr
+    tasks = orjson.loads(r.stdout)["tasks"]
+    edges = {(d, t["id"]) for t in tasks for d in t["deps"]}
+    page = tmp_path / "graph.html"
+    r = ggen("graph", "build", "test", "--format", "html", "-o", str(page), cwd=repo)
+    assert r.returncode == 0, r.stderr
+
+    shot = tmp_path / "graph.png"
+    chromium(page, tmp_path, f"--screenshot={shot}")  # a script error on the page fails it
+    assert _is_png(shot, 1280, 800)
+
+    dom = Elements(chromium(page, tmp_path, "--dump-dom"))
+    nodes = {a["data-node"] for a in dom.with_attr("data-node", "g")}
+    assert nodes == {t["id"] for t in tasks}
+    drawn = {(a["data-from"], a["data-to"]) for a in dom.with_attr("data-from", "path")}
+    assert drawn == edges
+    assert len(tasks) == 8 and len(edges) == 8
