@@ -24,7 +24,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,37 +177,30 @@ def stop_in_background(pgid: int, grace: float) -> threading.Thread:
 def group_carries(pgid: int, identity: Mapping[str, str]) -> bool:
     """True if a live process of group ``pgid`` has every ``identity`` variable in its
     environment: the proof that the group is still the one a control file recorded."""
-    import psutil
-
-    for proc in psutil.process_iter():
-        try:
-            if os.getpgid(proc.pid) != pgid:
-                continue
-            env = proc.environ()
-        except (OSError, psutil.Error):
-            continue
-        if all(env.get(k) == v for k, v in identity.items()):
-            return True
-    return False
+    return any(group == pgid for group in _groups_carrying(identity))
 
 
 def stray_groups(root: str) -> set[int]:
     """The process groups of live processes that carry ``GGEN_PROJECT_ROOT=root``: commands of
     this project's tasks. Once every task of a run is over, any such group is a stray."""
+    return set(_groups_carrying({"GGEN_PROJECT_ROOT": root})) - {os.getpgrp()}
+
+
+def _groups_carrying(identity: Mapping[str, str]) -> Iterator[int]:
+    """The process group of each live (not zombie) process whose environment has every
+    ``identity`` variable."""
     import psutil
 
-    found: set[int] = set()
     for proc in psutil.process_iter():
         try:
-            if proc.environ().get("GGEN_PROJECT_ROOT") == root and proc.status() not in (
+            env = proc.environ()
+            if all(env.get(k) == v for k, v in identity.items()) and proc.status() not in (
                 psutil.STATUS_ZOMBIE,
                 psutil.STATUS_DEAD,
             ):
-                found.add(os.getpgid(proc.pid))
+                yield os.getpgid(proc.pid)
         except (OSError, psutil.Error):
             continue
-    found.discard(os.getpgrp())
-    return found
 
 
 def task_identity(root: str, workspace: str, phase: str) -> dict[str, str]:

@@ -39,7 +39,8 @@ MAX_BREAKS = 3  # pool breaks a call may witness, without being found the cause,
 
 
 class InlineExecutor(Executor):
-    """Runs each call at once in the calling thread; for ``-j1`` debugging and tests."""
+    """Runs each call at once in the calling thread: ``kind = "inline"``, and a run's lone
+    task when no pool has been started (see ``Session.submit``)."""
 
     def __init__(self, make: Make | None = None) -> None:
         self._lock = threading.Lock()
