@@ -317,6 +317,37 @@ def explain(
 
 @app.command()
 @_guard
+def audit(
+    phases: Annotated[list[str], typer.Argument(help="Phases whose tasks to trace, in order.")],
+    workspace: WorkspaceOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="The report as JSON.")] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=0.001, help="Seconds per task, overriding each phase's."),
+    ] = None,
+) -> None:
+    """Run PHASES' tasks without the cache under strace; report files they read or write that
+    their inputs and outputs do not declare (exit 1 if any)."""
+    from ggen.runner.audit import AuditOptions, audit_phases, report_json, report_text
+
+    options = AuditOptions(tuple(phases), tuple(workspace or ()), timeout=timeout)
+    result = audit_phases(_load(), options, _audit_note)
+    if json_out:
+        import orjson
+
+        sys.stdout.write(orjson.dumps(report_json(result), option=orjson.OPT_INDENT_2).decode())
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(report_text(result))
+    raise typer.Exit(result.exit_code)
+
+
+def _audit_note(message: str) -> None:
+    sys.stderr.write(f"ggen audit: {message}\n")
+
+
+@app.command()
+@_guard
 def report(
     run_id: Annotated[str | None, typer.Argument(help="Run id or prefix (default: last).")] = None,
     out: Annotated[str, typer.Option("--output", "-o", help="The HTML file.")] = "report.html",

@@ -1,0 +1,368 @@
+"""``ggen audit PHASE...``: run tasks under strace and report the files they did not declare.
+
+The pipeline: plan (as ``ggen run``: dependencies first) -> for each task, in order: list its
+inputs as its key would, run its commands without the cache, each wrapped in ``strace``
+(``audit_trace.STRACE_ARGS``, one trace file per command) -> parse the traces into file events
+-> judge them (``audit_rules.classify``) -> report, as text or JSON.
+
+Tasks run one at a time, so a trace holds one task's processes only. A task that fails stops
+the audit (its dependents would not find what it makes). Tasks with ``cache = false`` run (others
+may need them) but are not judged: nothing of theirs is ever restored, so nothing they read or
+write can make a false hit.
+
+Exit codes: 0 nothing undeclared; 1 something undeclared, or a task failed; 2 bad usage;
+3 strace is missing or cannot trace here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ggen.cache.files import InputIndex
+from ggen.errors import EXIT_OK, EXIT_TASK_FAILED, InternalError
+from ggen.make import Make
+from ggen.runner.audit_rules import (
+    Finding,
+    ProjectView,
+    TaskFiles,
+    classify,
+    left_out,
+    suggestions,
+)
+from ggen.runner.audit_trace import STRACE_ARGS, Access, FileEvent, file_events, parse
+from ggen.runner.execute import ExecOptions, execute, task_spec
+from ggen.runner.plan import Plan, Task, build_plan, task_id
+from ggen.runner.results import Status
+from ggen.runner.state import ggen_dir
+
+STRACE_ENV = "GGEN_STRACE"  # the strace to use, when not the one on PATH
+MISSING = (
+    "strace not found: ggen audit runs tasks under strace; install the distribution's strace "
+    "package (apt-get install strace, dnf install strace, apk add strace)"
+)
+
+
+class Verdict(enum.Enum):
+    """What the audit says about one task."""
+
+    CLEAN = "clean"
+    UNDECLARED = "undeclared"  # read or wrote files it does not declare
+    NOT_CACHED = "not-cached"  # cache = false: ran, not judged
+    FAILED = "failed"  # the task failed: the audit stopped there
+    NOT_RUN = "not-run"  # after a failure
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    """What ``ggen audit`` takes from the command line."""
+
+    phases: tuple[str, ...]
+    workspaces: tuple[str, ...] = ()
+    timeout: float | None = None
+    grace: float = 5.0
+
+
+@dataclass(frozen=True)
+class TaskAudit:
+    """The audit of one task."""
+
+    task_id: str
+    verdict: Verdict
+    findings: tuple[Finding, ...] = ()
+    error: str | None = None
+    log_tail: str = ""
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """The audit of every task of the plan, in the order they ran."""
+
+    tasks: tuple[TaskAudit, ...]
+
+    @property
+    def exit_code(self) -> int:
+        bad = (Verdict.UNDECLARED, Verdict.FAILED)
+        return EXIT_TASK_FAILED if any(t.verdict in bad for t in self.tasks) else EXIT_OK
+
+
+def find_strace(environ: Mapping[str, str] = os.environ) -> str:
+    """The strace executable (``GGEN_STRACE``, else the one on PATH); InternalError if none."""
+    chosen = environ.get(STRACE_ENV) or shutil.which("strace") or "/usr/bin/strace"
+    if not (os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
+        named = f" ({STRACE_ENV}={chosen})" if STRACE_ENV in environ else ""
+        raise InternalError(MISSING + named)
+    return chosen
+
+
+def strace_options(strace: str) -> tuple[str, ...]:
+    """The options that work with this strace here: ``--seccomp-bpf`` (only the traced calls
+    stop the tracee, several times faster) when it is supported. InternalError when strace
+    cannot trace at all (ptrace not permitted in this container, for instance)."""
+    reason = ""
+    for extra in (("--seccomp-bpf",), ()):
+        done = subprocess.run(
+            [strace, *STRACE_ARGS, *extra, "-o", os.devnull, "--", "true"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode == 0:
+            return (*STRACE_ARGS, *extra)
+        reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+    raise InternalError(f"{strace} cannot trace commands here: {reason or 'it failed'}")
+
+
+def traced_command(strace: str, options: Iterable[str], trace_file: str, command: str) -> str:
+    """``command`` for ``sh -c``, run by strace writing (appending: retries) to ``trace_file``."""
+    argv = [strace, *options, "-A", "-o", trace_file, "--", "sh", "-c", command]
+    return "exec " + shlex.join(argv)
+
+
+def audit_phases(make: Make, options: AuditOptions, notify: Callable[[str], None]) -> AuditReport:
+    """Plan, run under strace, and judge every task of ``options.phases``."""
+    from ggen.runner.lock import project_lock
+
+    plan = build_plan(make, options.phases, options.workspaces)
+    strace = find_strace()
+    flags = strace_options(strace)
+    with (
+        project_lock(make, wait=True, notify=notify),
+        tempfile.TemporaryDirectory(prefix="ggen-audit-") as tmp,
+    ):
+        return _audit_locked(make, plan, options, notify, strace, flags, Path(tmp))
+
+
+def _audit_locked(
+    make: Make,
+    plan: Plan,
+    options: AuditOptions,
+    notify: Callable[[str], None],
+    strace: str,
+    flags: tuple[str, ...],
+    tmp: Path,
+) -> AuditReport:
+    exec_options = ExecOptions(
+        logs_dir=str(tmp / "logs"),
+        control_dir=str(ggen_dir(make) / "control"),
+        timeout=options.timeout,
+        grace=options.grace,
+    )
+    index = InputIndex(Path(make.root), warn=notify)
+    project = project_view(make, index)
+    done: list[TaskAudit] = []
+    for n, task in enumerate(plan.tasks):
+        notify(f"tracing {task.id}")
+        spec = task_spec(make, task.workspace, task.phase, exec_options)
+        declared = task_files(make, plan, task, index)
+        traces = [str(tmp / f"{n}.{i}.trace") for i in range(len(spec.commands))]
+        wrapped = tuple(
+            traced_command(strace, flags, t, c) for t, c in zip(traces, spec.commands, strict=True)
+        )
+        result = execute(dataclasses.replace(spec, commands=wrapped), exec_options)
+        ws = make.workspace(task.workspace)
+        index.mark_changed(ws.path if ws else ".")
+        if result.attempts and not any(os.path.getsize(t) for t in traces if os.path.exists(t)):
+            raise InternalError(f"{task.id}: strace wrote no trace:\n{_tail(spec.log_path)}")
+        events = _events(traces, spec.cwd)
+        phase = make.phase_for(task.workspace, task.phase)
+        if result.status is not Status.OK:
+            findings = _judge(events, declared, project, index)
+            done.append(
+                TaskAudit(task.id, Verdict.FAILED, findings, result.error, _tail(spec.log_path))
+            )
+            done.extend(TaskAudit(t.id, Verdict.NOT_RUN) for t in plan.tasks[n + 1 :])
+            break
+        if phase is not None and not phase.cache:
+            done.append(TaskAudit(task.id, Verdict.NOT_CACHED))
+            continue
+        findings = _judge(events, declared, project, index)
+        done.append(TaskAudit(task.id, Verdict.UNDECLARED if findings else Verdict.CLEAN, findings))
+    return AuditReport(tuple(done))
+
+
+def project_view(make: Make, index: InputIndex) -> ProjectView:
+    """The project's root, workspaces and left-out places for the rules."""
+    root = str(index.root)
+    real = os.path.realpath(root)
+    workspaces = tuple((w.name, _rel(w.path)) for w in (make.root_workspace, *make.workspaces))
+    outputs = []
+    for ws in (make.root_workspace, *make.workspaces):
+        for name in make.phase_names():
+            phase = make.phase_for(ws.name, name)
+            if phase is not None and phase.outputs and _runs_on(make, ws.name, name):
+                outputs.append((task_id(ws.name, name), _rel(ws.path), phase.outputs))
+    return ProjectView(root, workspaces, left_out(), real if real != root else None, tuple(outputs))
+
+
+def _runs_on(make: Make, workspace: str, phase: str) -> bool:
+    """Whether ``phase`` has a task on ``workspace`` (as the planner decides it)."""
+    ws = make.workspace(workspace)
+    if ws is not None and ws.own_phase(phase) is not None:
+        return True
+    root = make.phase(phase)
+    if root is None:
+        return False
+    return workspace in (
+        root.workspaces if root.workspaces is not None else make.default_workspaces()
+    )
+
+
+def task_files(make: Make, plan: Plan, task: Task, index: InputIndex) -> TaskFiles:
+    """What ``task`` declares: its input files listed as its key lists them (now, after its
+    dependencies ran), its output globs, and those of every task it depends on."""
+    ws = make.workspace(task.workspace)
+    spec = make.phase_for(task.workspace, task.phase)
+    if ws is None or spec is None:
+        raise InternalError(f"no task {task.id} in the snapshot")
+    pairs = index.task_inputs(ws.path, spec.inputs, spec.outputs)
+    if make.project.inputs:
+        pairs += index.task_inputs(".", [f"//{p}" for p in make.project.inputs], ())
+    root = str(index.root).rstrip("/") + "/"
+    inputs = frozenset(path[len(root) :] for _, path in pairs)
+    upstream = []
+    seen: set[str] = set()
+    todo = list(task.deps)
+    while todo:
+        tid = todo.pop()
+        if tid in seen:
+            continue
+        seen.add(tid)
+        dep = plan.task(tid)
+        todo.extend(dep.deps)
+        dep_ws = make.workspace(dep.workspace)
+        dep_phase = make.phase_for(dep.workspace, dep.phase)
+        if dep_ws is not None and dep_phase is not None and dep_phase.outputs:
+            upstream.append((_rel(dep_ws.path), dep_phase.outputs))
+    return TaskFiles(_rel(ws.path), inputs, spec.outputs, tuple(upstream))
+
+
+def _rel(ws_path: str) -> str:
+    return "" if ws_path in ("", ".") else ws_path.strip("/")
+
+
+def _events(traces: Iterable[str], cwd: str) -> list[FileEvent]:
+    events: list[FileEvent] = []
+    for trace in traces:
+        try:
+            with open(trace, encoding="utf-8", errors="surrogateescape") as f:
+                events.extend(file_events(parse(f), cwd))
+        except FileNotFoundError:
+            continue  # a command that did not start (an earlier one failed)
+    return events
+
+
+def _judge(
+    events: list[FileEvent], declared: TaskFiles, project: ProjectView, index: InputIndex
+) -> tuple[Finding, ...]:
+    def ignored(rel: str) -> bool:
+        listed = index.under(rel)
+        return not (listed and listed[0] == rel)
+
+    return classify(events, declared, project, ignored=ignored, is_dir=os.path.isdir)
+
+
+def _tail(path: str, lines: int = 20) -> str:
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+
+
+# report -------------------------------------------------------------------------------------
+def _show(path: str) -> str:
+    """A path for display: a name that is not UTF-8 gets its bytes as ``\\xNN``."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _quoted(patterns: Iterable[str]) -> str:
+    """Patterns as TOML strings, ready to paste into a list (JSON's escapes are TOML's)."""
+    import json
+
+    return ", ".join(json.dumps(_show(p), ensure_ascii=False) for p in patterns)
+
+
+def report_text(report: AuditReport) -> str:
+    """The human report: per task its undeclared files, each with the pattern to add."""
+    out: list[str] = []
+    for t in report.tasks:
+        if t.verdict is Verdict.CLEAN:
+            out.append(f"{t.task_id}: clean")
+        elif t.verdict is Verdict.NOT_CACHED:
+            out.append(f"{t.task_id}: not cached (cache = false), not judged")
+        elif t.verdict is Verdict.NOT_RUN:
+            out.append(f"{t.task_id}: not run (a task before it failed)")
+        if t.verdict is Verdict.FAILED:
+            out.append(f"{t.task_id}: FAILED: {t.error}; the audit stopped here")
+            out.extend(f"  | {line}" for line in t.log_tail.splitlines())
+        if t.findings:
+            if t.verdict is Verdict.UNDECLARED:
+                out.append(f"{t.task_id}: {len(t.findings)} undeclared")
+            out.extend(_finding_line(f) for f in t.findings)
+            inputs, outputs = suggestions(t.findings)
+            if inputs:
+                out.append(f"  add to inputs:  {_quoted(inputs)}")
+            if outputs:
+                out.append(f"  add to outputs: {_quoted(outputs)}")
+    bad = [t for t in report.tasks if t.findings and t.verdict is not Verdict.NOT_CACHED]
+    reads = sum(1 for t in bad for f in t.findings if f.access is Access.READ)
+    writes = sum(1 for t in bad for f in t.findings if f.access is Access.WRITE)
+    ran = sum(1 for t in report.tasks if t.verdict is not Verdict.NOT_RUN)
+    out.append(
+        f"audit: {ran} task(s) traced, {len(bad)} with undeclared files "
+        f"({reads} read, {writes} written)"
+    )
+    return "\n".join(out) + "\n"
+
+
+def _finding_line(f: Finding) -> str:
+    verb = "read " if f.access is Access.READ else "wrote"
+    path = _show(f.path)
+    if f.glob:
+        kind = "inputs" if f.access is Access.READ else "outputs"
+        return f"  {verb}  {path}  ({kind}: {_quoted([f.glob])})"
+    if f.made_by:
+        return f"  {verb}  {path}  (an output of {f.made_by}: add a dependency on it)"
+    if f.outside:
+        return f"  {verb}  {path}  (outside the project)"
+    return f"  {verb}  {path}  (outside the workspace: no outputs pattern can name it)"
+
+
+def report_json(report: AuditReport) -> dict[str, Any]:
+    """The report as a JSON-ready document."""
+    tasks = []
+    for t in report.tasks:
+        inputs, outputs = suggestions(t.findings)
+        tasks.append(
+            {
+                "id": t.task_id,
+                "verdict": t.verdict.value,
+                "error": t.error,
+                "findings": [
+                    {
+                        "path": _show(f.path),
+                        "access": f.access.value,
+                        "glob": _show(f.glob) if f.glob else None,
+                        "workspace": f.workspace,
+                        "outside_project": f.outside,
+                        "made_by": f.made_by,
+                    }
+                    for f in t.findings
+                ],
+                "suggested_inputs": [_show(p) for p in inputs],
+                "suggested_outputs": [_show(p) for p in outputs],
+            }
+        )
+    return {"tasks": tasks, "exit_code": report.exit_code}
