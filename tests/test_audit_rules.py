@@ -125,6 +125,22 @@ def test_writes_outside_outputs_are_reported_with_an_outputs_glob_when_one_can_n
     assert outside == (Finding("/home/u/Documents/out.txt", W, None, None, outside=True),)
 
 
+def test_an_outputs_glob_never_takes_in_the_task_inputs() -> None:
+    task = TaskFiles(
+        "packages/web", frozenset({"packages/web/src/pkg/mod.py", "packages/web/src/a.py"}), ()
+    )
+    assert judge(
+        ev("packages/web/src/pkg/__pycache__/mod.cpython-311.pyc", W),
+        ev("packages/web/src/new.txt", W),
+        ev("packages/web/coverage/lcov/x.info", W),
+        task=task,
+    ) == [
+        ("packages/web/coverage/lcov/x.info", W, "coverage/**"),
+        ("packages/web/src/new.txt", W, "src/new.txt"),
+        ("packages/web/src/pkg/__pycache__/mod.cpython-311.pyc", W, "src/pkg/__pycache__/**"),
+    ]
+
+
 def test_what_is_left_out() -> None:
     assert (
         judge(
@@ -247,10 +263,20 @@ def test_the_suggested_input_glob_is_valid_and_selects_the_file(
         assert Globs([pattern]).match(rel[len(task_ws) + 1 :] if task_ws else rel), pattern
 
 
-@given(st.sampled_from(["", "packages/web"]), _PATH)
-def test_the_suggested_output_glob_is_valid_and_selects_the_file(task_ws: str, tail: str) -> None:
+def _nested(a: str, b: str) -> bool:
+    return a.startswith(b + "/")
+
+
+@given(st.sampled_from(["", "packages/web"]), _PATH, st.lists(_PATH, max_size=4))
+def test_the_suggested_output_glob_is_valid_selects_the_file_and_no_input(
+    task_ws: str, tail: str, inputs: list[str]
+) -> None:
     rel = f"{task_ws}/{tail}" if task_ws else tail
-    pattern = output_glob(rel, task_ws)
+    # what a filesystem can hold next to the file: no input is it, under it or above it
+    inputs = [i for i in inputs if i != tail and not _nested(i, tail) and not _nested(tail, i)]
+    root_inputs = {f"{task_ws}/{i}" if task_ws else i for i in inputs}
+    pattern = output_glob(rel, task_ws, root_inputs)
     assert pattern is not None
     assert check_pattern(pattern, allow_root=False) is None, pattern
     assert Globs([pattern]).match(tail), pattern
+    assert not any(Globs([pattern]).match(i) for i in inputs), pattern

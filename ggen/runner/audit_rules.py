@@ -180,7 +180,10 @@ def classify(
             if not _matches(task.outputs, task.workspace_path, rel) and not is_dir(event.path):
                 owner = project.owner(rel)
                 found[key] = Finding(
-                    rel, Access.WRITE, output_glob(rel, task.workspace_path), _name(owner)
+                    rel,
+                    Access.WRITE,
+                    output_glob(rel, task.workspace_path, task.inputs),
+                    _name(owner),
                 )
             continue
         if (
@@ -264,14 +267,23 @@ def input_glob(rel: str, task_ws: str, owner: tuple[str, str] | None) -> str:
     return ROOT_PREFIX + pattern
 
 
-def output_glob(rel: str, task_ws: str) -> str | None:
+def output_glob(rel: str, task_ws: str, inputs: Iterable[str] = ()) -> str | None:
     """The ``outputs`` pattern covering a file the task wrote, when it is in its workspace
-    (outputs cannot name files elsewhere)."""
-    if not task_ws:
-        return _cover(rel)
-    if not rel.startswith(task_ws + "/"):
+    (outputs cannot name files elsewhere): its top directory there (``coverage/**``), or a
+    deeper one when that would also take in some of the task's ``inputs`` (root-relative),
+    since outputs are left out of the inputs: ``src/pkg/__pycache__/**``, not ``src/**``."""
+    if task_ws and not rel.startswith(task_ws + "/"):
         return None
-    return _cover(rel[len(task_ws) + 1 :])
+    within = rel[len(task_ws) + 1 :] if task_ws else rel
+    prefix = task_ws + "/" if task_ws else ""
+    own_inputs = [i[len(prefix) :] for i in inputs if i.startswith(prefix)]
+    parts = within.split("/")
+    for depth in range(1, len(parts)):
+        pattern = "/".join(escape_glob(p) for p in parts[:depth]) + "/**"
+        dir_prefix = "/".join(parts[:depth]) + "/"
+        if not any(i.startswith(dir_prefix) for i in own_inputs):
+            return pattern
+    return escape_glob(within)
 
 
 def suggestions(findings: Iterable[Finding]) -> tuple[list[str], list[str]]:
