@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 import pytest
-from monorepo import ggen, write_tree
+from monorepo import ggen, ggen_command, write_tree
 
 pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
 
@@ -167,6 +172,34 @@ def test_a_failed_task_stops_the_audit_and_exits_1(repo: Path) -> None:
     assert verdicts == {"shared:build": "failed", "api:build": "not-run"}
     (shared,) = [t for t in report["tasks"] if t["id"] == "shared:build"]
     assert "exit code 4" in shared["error"]
+
+
+def test_sigterm_stops_the_traced_command_and_exits_130(repo: Path) -> None:
+    (repo / "packages/shared/build.sh").write_text("touch started; sleep 60\n")
+    env = {**os.environ, "GGEN_CACHE_DIR": str(repo / ".ggen-test-cache")}
+    proc = subprocess.Popen(
+        [*ggen_command(), "audit", "build", "-w", "shared"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while not (repo / "packages/shared/started").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    sleepers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "60"]]
+    assert sleepers
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - t0 < 10
+    assert "interrupted" in err
+    psutil.wait_procs(sleepers, timeout=5)
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in sleepers)
 
 
 def test_without_strace_it_says_which_package_to_install_and_exits_3(repo: Path) -> None:

@@ -21,11 +21,13 @@ import enum
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from ggen.cache.files import InputIndex
@@ -136,11 +138,26 @@ def audit_phases(make: Make, options: AuditOptions, notify: Callable[[str], None
     plan = build_plan(make, options.phases, options.workspaces)
     strace = find_strace()
     flags = strace_options(strace)
-    with (
-        project_lock(make, wait=True, notify=notify),
-        tempfile.TemporaryDirectory(prefix="ggen-audit-") as tmp,
-    ):
-        return _audit_locked(make, plan, options, notify, strace, flags, Path(tmp))
+    # SIGTERM and SIGHUP stop an audit as Ctrl-C does: the running command's group is
+    # stopped (TERM, then KILL) before ggen exits; ignored ones (nohup) stay ignored
+    previous = {
+        sig: signal.signal(sig, _interrupt)
+        for sig in (signal.SIGTERM, signal.SIGHUP)
+        if signal.getsignal(sig) is not signal.SIG_IGN
+    }
+    try:
+        with (
+            project_lock(make, wait=True, notify=notify),
+            tempfile.TemporaryDirectory(prefix="ggen-audit-") as tmp,
+        ):
+            return _audit_locked(make, plan, options, notify, strace, flags, Path(tmp))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def _audit_locked(
