@@ -176,36 +176,63 @@ def _audit_locked(
         grace=options.grace,
     )
     index = InputIndex(Path(make.root), warn=notify)
-    project = project_view(make, index)
+    tracer = _Tracer(make, plan, index, project_view(make, index), exec_options, strace, flags)
     done: list[TaskAudit] = []
     for n, task in enumerate(plan.tasks):
         notify(f"tracing {task.id}")
-        spec = task_spec(make, task.workspace, task.phase, exec_options)
-        declared = task_files(make, plan, task, index)
-        traces = [str(tmp / f"{n}.{i}.trace") for i in range(len(spec.commands))]
+        done.append(tracer.audit(task, tmp / str(n)))
+        if done[-1].verdict is Verdict.FAILED:
+            done.extend(TaskAudit(t.id, Verdict.NOT_RUN) for t in plan.tasks[n + 1 :])
+            break
+    return AuditReport(tuple(done))
+
+
+@dataclass(frozen=True)
+class _Tracer:
+    """Runs one task at a time under strace and judges what it touched."""
+
+    make: Make
+    plan: Plan
+    index: InputIndex
+    project: ProjectView
+    exec_options: ExecOptions
+    strace: str
+    flags: tuple[str, ...]
+
+    def audit(self, task: Task, trace_stem: Path) -> TaskAudit:
+        """Run ``task`` (its traces named after ``trace_stem``) and judge its file events."""
+        make = self.make
+        spec = task_spec(make, task.workspace, task.phase, self.exec_options)
+        declared = task_files(make, self.plan, task, self.index)  # before it runs, as its key
+        traces = [f"{trace_stem}.{i}.trace" for i in range(len(spec.commands))]
         wrapped = tuple(
-            traced_command(strace, flags, t, c) for t, c in zip(traces, spec.commands, strict=True)
+            traced_command(self.strace, self.flags, t, c)
+            for t, c in zip(traces, spec.commands, strict=True)
         )
-        result = execute(dataclasses.replace(spec, commands=wrapped), exec_options)
+        result = execute(dataclasses.replace(spec, commands=wrapped), self.exec_options)
         ws = make.workspace(task.workspace)
-        index.mark_changed(ws.path if ws else ".")
+        self.index.mark_changed(ws.path if ws else ".")
         if result.attempts and not any(os.path.getsize(t) for t in traces if os.path.exists(t)):
             raise InternalError(f"{task.id}: strace wrote no trace:\n{_tail(spec.log_path)}")
         events = _events(traces, spec.cwd)
-        phase = make.phase_for(task.workspace, task.phase)
         if result.status is not Status.OK:
-            findings = _judge(events, declared, project, index)
-            done.append(
-                TaskAudit(task.id, Verdict.FAILED, findings, result.error, _tail(spec.log_path))
-            )
-            done.extend(TaskAudit(t.id, Verdict.NOT_RUN) for t in plan.tasks[n + 1 :])
-            break
+            findings = self.judge(events, declared)
+            return TaskAudit(task.id, Verdict.FAILED, findings, result.error, _tail(spec.log_path))
+        phase = make.phase_for(task.workspace, task.phase)
         if phase is not None and not phase.cache:
-            done.append(TaskAudit(task.id, Verdict.NOT_CACHED))
-            continue
-        findings = _judge(events, declared, project, index)
-        done.append(TaskAudit(task.id, Verdict.UNDECLARED if findings else Verdict.CLEAN, findings))
-    return AuditReport(tuple(done))
+            return TaskAudit(task.id, Verdict.NOT_CACHED)
+        findings = self.judge(events, declared)
+        return TaskAudit(task.id, Verdict.UNDECLARED if findings else Verdict.CLEAN, findings)
+
+    def judge(self, events: list[FileEvent], declared: TaskFiles) -> tuple[Finding, ...]:
+        """The undeclared files among ``events``; git's view of the files is taken now."""
+        index = self.index
+
+        def ignored(rel: str) -> bool:
+            listed = index.under(rel)
+            return not (listed and listed[0] == rel)
+
+        return classify(events, declared, self.project, ignored=ignored, is_dir=os.path.isdir)
 
 
 def project_view(make: Make, index: InputIndex) -> ProjectView:
@@ -277,16 +304,6 @@ def _events(traces: Iterable[str], cwd: str) -> list[FileEvent]:
         except FileNotFoundError:
             continue  # a command that did not start (an earlier one failed)
     return events
-
-
-def _judge(
-    events: list[FileEvent], declared: TaskFiles, project: ProjectView, index: InputIndex
-) -> tuple[Finding, ...]:
-    def ignored(rel: str) -> bool:
-        listed = index.under(rel)
-        return not (listed and listed[0] == rel)
-
-    return classify(events, declared, project, ignored=ignored, is_dir=os.path.isdir)
 
 
 def _tail(path: str, lines: int = 20) -> str:
