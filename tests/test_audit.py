@@ -126,6 +126,16 @@ def test_the_text_report_names_each_file_and_the_pattern_to_add(repo: Path) -> N
     assert done.stdout.rstrip().endswith("1 with undeclared files (3 read, 0 written)")
 
 
+def test_a_name_that_is_not_utf8_is_reported_with_its_bytes_escaped(repo: Path) -> None:
+    (repo / os.fsdecode(b"odd-\xff.cfg")).write_bytes(b"x")
+    (repo / "packages/shared/build.sh").write_text("cat ../../odd-* > /dev/null\n")
+    code, report = audit_json(repo, "build", "-w", "shared")
+    assert code == 1
+    assert findings(report, "shared:build") == [("odd-\\xff.cfg", "read", "//odd-\\xff.cfg")]
+    done = ggen("audit", "build", "-w", "shared", cwd=repo)
+    assert "  read   odd-\\xff.cfg  (inputs: " in done.stdout
+
+
 def test_a_clean_task_reports_nothing_and_exits_0(repo: Path) -> None:
     done = ggen("audit", "build", "-w", "shared", cwd=repo)
     assert done.returncode == 0, done.stdout + done.stderr
