@@ -200,8 +200,13 @@ def test_sigterm_stops_the_traced_command_and_exits_130(repo: Path) -> None:
     while not (repo / "packages/shared/started").exists():
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.05)
-    sleepers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "60"]]
-    assert sleepers
+    here = str(repo / "packages/shared")
+    sleepers = [
+        p
+        for p in psutil.process_iter(["cmdline", "cwd"])
+        if p.info["cmdline"] == ["sleep", "60"] and p.info["cwd"] == here
+    ]
+    assert len(sleepers) == 1
     t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
