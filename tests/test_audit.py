@@ -225,6 +225,29 @@ def test_without_strace_it_says_which_package_to_install_and_exits_3(repo: Path)
     assert "Traceback" not in done.stderr
 
 
+def test_a_strace_that_cannot_trace_here_exits_3_with_its_reason(repo: Path) -> None:
+    fake = repo / "fake-strace"
+    fake.write_text(
+        "#!/bin/sh\necho 'strace: PTRACE_TRACEME: Operation not permitted' >&2\nexit 1\n"
+    )
+    fake.chmod(0o755)
+    done = ggen("audit", "build", cwd=repo, env={"GGEN_STRACE": str(fake)})
+    assert done.returncode == 3
+    assert "cannot trace commands here: strace: PTRACE_TRACEME: Operation not permitted" in (
+        done.stderr
+    )
+    assert not (repo / "packages/shared/dist").exists()  # nothing ran
+
+
+def test_a_task_over_its_timeout_is_stopped_and_fails_the_audit(repo: Path) -> None:
+    (repo / "packages/shared/build.sh").write_text("sleep 30\n")
+    t0 = time.monotonic()
+    done = ggen("audit", "build", "-w", "shared", "--timeout", "0.5", cwd=repo)
+    assert done.returncode == 1
+    assert time.monotonic() - t0 < 15
+    assert "shared:build: FAILED: timed out after 0.5 s" in done.stdout
+
+
 def test_bad_usage_exits_2(repo: Path) -> None:
     done = ggen("audit", "biuld", cwd=repo)
     assert done.returncode == 2
@@ -241,3 +264,70 @@ def test_the_example_monorepo_declares_everything_its_tasks_touch(tmp_path: Path
     lines = done.stdout.splitlines()
     assert lines[-1].startswith("audit: 29 task(s) traced, 0 with undeclared files")
     assert all(line.endswith(("clean", "not judged")) for line in lines[:-1]), done.stdout
+
+
+def test_the_traced_command_is_the_task_command_quoted_intact(tmp_path: Path) -> None:
+    from ggen.runner.audit import traced_command
+
+    # a stand-in for strace: drops its options, runs what follows "--"
+    fake = tmp_path / "strace"
+    fake.write_text('#!/bin/sh\nwhile [ "$1" != "--" ]; do shift; done\nshift\nexec "$@"\n')
+    fake.chmod(0o755)
+    command = "printf '%s|' \"it's\" $HOME '$HOME' 'a\nb' \\; `echo x`"
+    direct = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    wrapped = traced_command(str(fake), ("-f", "-e", "trace=open"), "/dev/null", command)
+    traced = subprocess.run(["sh", "-c", wrapped], capture_output=True, text=True, check=True)
+    assert traced.stdout == direct.stdout
+    assert "it's|" in direct.stdout
+
+
+def test_the_report_text_and_json_say_what_to_do_for_each_kind_of_finding() -> None:
+    from ggen.runner.audit import AuditReport, TaskAudit, Verdict, report_json, report_text
+    from ggen.runner.audit_rules import Finding
+    from ggen.runner.audit_trace import Access
+
+    report = AuditReport(
+        (
+            TaskAudit(".:check", Verdict.NOT_CACHED),
+            TaskAudit(
+                "web:build",
+                Verdict.UNDECLARED,
+                (
+                    Finding(
+                        "packages/shared/dist/a.js",
+                        Access.READ,
+                        None,
+                        "shared",
+                        False,
+                        "shared:build",
+                    ),
+                    Finding("packages/shared/x.txt", Access.WRITE, None, "shared"),
+                    Finding("/home/u/out.txt", Access.WRITE, None, None, outside=True),
+                ),
+            ),
+            TaskAudit("api:build", Verdict.FAILED, (), "exit code 2 running: make", "boom"),
+            TaskAudit("api:test", Verdict.NOT_RUN),
+        )
+    )
+    assert report.exit_code == 1
+    assert report_text(report).splitlines() == [
+        ".:check: not cached (cache = false), not judged",
+        "web:build: 3 undeclared",
+        "  read   packages/shared/dist/a.js  (an output of shared:build: add a dependency on it)",
+        "  wrote  packages/shared/x.txt  (outside the workspace: no outputs pattern can name it)",
+        "  wrote  /home/u/out.txt  (outside the project)",
+        "api:build: FAILED: exit code 2 running: make; the audit stopped here",
+        "  | boom",
+        "api:test: not run (a task before it failed)",
+        "audit: 3 task(s) traced, 1 with undeclared files (1 read, 2 written)",
+    ]
+    doc = report_json(report)
+    assert [t["verdict"] for t in doc["tasks"]] == ["not-cached", "undeclared", "failed", "not-run"]
+    assert doc["tasks"][1]["findings"][0]["made_by"] == "shared:build"
+    assert doc["tasks"][1]["findings"][2]["outside_project"] is True
+    assert (
+        AuditReport(
+            (TaskAudit("a:b", Verdict.CLEAN), TaskAudit(".:c", Verdict.NOT_CACHED))
+        ).exit_code
+        == 0
+    )
