@@ -328,7 +328,8 @@ def audit(
 ) -> None:
     """Run PHASES' tasks without the cache under strace; report files they read or write that
     their inputs and outputs do not declare (exit 1 if any)."""
-    from ggen.runner.audit import AuditOptions, audit_phases, report_json, report_text
+    from ggen.runner.audit import AuditOptions, audit_phases
+    from ggen.runner.audit_report import report_json, report_text
 
     options = AuditOptions(tuple(phases), tuple(workspace or ()), timeout=timeout)
     result = audit_phases(_load(), options, _audit_note)

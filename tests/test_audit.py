@@ -282,7 +282,8 @@ def test_the_traced_command_is_the_task_command_quoted_intact(tmp_path: Path) ->
 
 
 def test_the_report_text_and_json_say_what_to_do_for_each_kind_of_finding() -> None:
-    from ggen.runner.audit import AuditReport, TaskAudit, Verdict, report_json, report_text
+    from ggen.runner.audit import AuditReport, TaskAudit, Verdict
+    from ggen.runner.audit_report import report_json, report_text
     from ggen.runner.audit_rules import Finding
     from ggen.runner.audit_trace import Access
 

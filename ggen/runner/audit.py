@@ -3,7 +3,7 @@
 The pipeline: plan (as ``ggen run``: dependencies first) -> for each task, in order: list its
 inputs as its key would, run its commands without the cache, each wrapped in ``strace``
 (``audit_trace.STRACE_ARGS``, one trace file per command) -> parse the traces into file events
--> judge them (``audit_rules.classify``) -> report, as text or JSON.
+-> judge them (``audit_rules.classify``) -> report, as text or JSON (``audit_report``).
 
 Tasks run one at a time, so a trace holds one task's processes only. A task that fails stops
 the audit (its dependents would not find what it makes). Tasks with ``cache = false`` run (others
@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from ggen.cache.files import InputIndex
 from ggen.errors import EXIT_OK, EXIT_TASK_FAILED, InternalError
@@ -39,9 +38,8 @@ from ggen.runner.audit_rules import (
     TaskFiles,
     classify,
     left_out,
-    suggestions,
 )
-from ggen.runner.audit_trace import STRACE_ARGS, Access, FileEvent, file_events, parse
+from ggen.runner.audit_trace import STRACE_ARGS, FileEvent, file_events, parse
 from ggen.runner.execute import ExecOptions, execute, task_spec
 from ggen.runner.plan import Plan, Task, build_plan, task_id
 from ggen.runner.results import Status
@@ -313,90 +311,3 @@ def _tail(path: str, lines: int = 20) -> str:
     except OSError:
         return ""
     return "\n".join(text.rstrip("\n").splitlines()[-lines:])
-
-
-# report -------------------------------------------------------------------------------------
-def _show(path: str) -> str:
-    """A path for display: a name that is not UTF-8 gets its bytes as ``\\xNN``."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def _quoted(patterns: Iterable[str]) -> str:
-    """Patterns as TOML strings, ready to paste into a list (JSON's escapes are TOML's)."""
-    import json
-
-    return ", ".join(json.dumps(_show(p), ensure_ascii=False) for p in patterns)
-
-
-def report_text(report: AuditReport) -> str:
-    """The human report: per task its undeclared files, each with the pattern to add."""
-    out: list[str] = []
-    for t in report.tasks:
-        if t.verdict is Verdict.CLEAN:
-            out.append(f"{t.task_id}: clean")
-        elif t.verdict is Verdict.NOT_CACHED:
-            out.append(f"{t.task_id}: not cached (cache = false), not judged")
-        elif t.verdict is Verdict.NOT_RUN:
-            out.append(f"{t.task_id}: not run (a task before it failed)")
-        if t.verdict is Verdict.FAILED:
-            out.append(f"{t.task_id}: FAILED: {t.error}; the audit stopped here")
-            out.extend(f"  | {line}" for line in t.log_tail.splitlines())
-        if t.findings:
-            if t.verdict is Verdict.UNDECLARED:
-                out.append(f"{t.task_id}: {len(t.findings)} undeclared")
-            out.extend(_finding_line(f) for f in t.findings)
-            inputs, outputs = suggestions(t.findings)
-            if inputs:
-                out.append(f"  add to inputs:  {_quoted(inputs)}")
-            if outputs:
-                out.append(f"  add to outputs: {_quoted(outputs)}")
-    bad = [t for t in report.tasks if t.findings and t.verdict is not Verdict.NOT_CACHED]
-    reads = sum(1 for t in bad for f in t.findings if f.access is Access.READ)
-    writes = sum(1 for t in bad for f in t.findings if f.access is Access.WRITE)
-    ran = sum(1 for t in report.tasks if t.verdict is not Verdict.NOT_RUN)
-    out.append(
-        f"audit: {ran} task(s) traced, {len(bad)} with undeclared files "
-        f"({reads} read, {writes} written)"
-    )
-    return "\n".join(out) + "\n"
-
-
-def _finding_line(f: Finding) -> str:
-    verb = "read " if f.access is Access.READ else "wrote"
-    path = _show(f.path)
-    if f.glob:
-        kind = "inputs" if f.access is Access.READ else "outputs"
-        return f"  {verb}  {path}  ({kind}: {_quoted([f.glob])})"
-    if f.made_by:
-        return f"  {verb}  {path}  (an output of {f.made_by}: add a dependency on it)"
-    if f.outside:
-        return f"  {verb}  {path}  (outside the project)"
-    return f"  {verb}  {path}  (outside the workspace: no outputs pattern can name it)"
-
-
-def report_json(report: AuditReport) -> dict[str, Any]:
-    """The report as a JSON-ready document."""
-    tasks = []
-    for t in report.tasks:
-        inputs, outputs = suggestions(t.findings)
-        tasks.append(
-            {
-                "id": t.task_id,
-                "verdict": t.verdict.value,
-                "error": t.error,
-                "findings": [
-                    {
-                        "path": _show(f.path),
-                        "access": f.access.value,
-                        "glob": _show(f.glob) if f.glob else None,
-                        "workspace": f.workspace,
-                        "outside_project": f.outside,
-                        "made_by": f.made_by,
-                    }
-                    for f in t.findings
-                ],
-                "suggested_inputs": [_show(p) for p in inputs],
-                "suggested_outputs": [_show(p) for p in outputs],
-            }
-        )
-    return {"tasks": tasks, "exit_code": report.exit_code}
