@@ -599,11 +599,17 @@ class _Loader:
         graph = {w.name: w.depends_on for w in workspaces}
         cycle = _find_cycle(graph)
         if cycle is not None:
+            hint = "remove one of these depends_on entries"
+            if any(w.source != MAKE_FILE for w in workspaces if w.name in cycle):
+                hint = (
+                    "remove one of these dependencies from the package manifests, or override "
+                    "what they say with depends_on in a [workspace.NAME] table"
+                )
             raise CycleError(
                 "workspace cycle: " + " -> ".join(cycle),
                 file=self.file,
                 key=f"{_join('workspace', cycle[0])}.depends_on",
-                hint="remove one of these depends_on entries",
+                hint=hint,
             )
 
 
