@@ -14,8 +14,8 @@ import os
 import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ggen.discover import ROOT_FILES, Found, discover
 from ggen.errors import ConfigError, CycleError
 from ggen.make import (
     MAKE_FILE,
@@ -51,6 +51,9 @@ from ggen.make_values import (
     _type_name,
     _workspace_sources,
 )
+
+if TYPE_CHECKING:
+    from ggen.discover import Found
 
 _TOP_KEYS = ("project", "env", "cache", "executor", "workspace", "lifecycle", "hooks")
 _WORKSPACE_FILE_KEYS = ("env", "lifecycle")
@@ -352,9 +355,13 @@ class _Loader:
     def discover(self, top: _Table) -> tuple[Found, ...]:
         """The workspaces that ``[project] workspaces`` says to read from the manifests."""
         project = top.sub("project")
-        sources = _workspace_sources(project, self.root_given) if project else ()
+        if project is None or "workspaces" not in project.data:
+            return ()
+        from ggen.discover import ROOT_FILES, discover
+
+        sources = _workspace_sources(project, self.root_given)
         # with "auto", a root manifest that declares no workspace yet may declare one later
-        auto = project is not None and project.data.get("workspaces") == "auto"
+        auto = project.data.get("workspaces") == "auto"
         roots = dict.fromkeys(ROOT_FILES.values() if auto else (ROOT_FILES[s] for s in sources))
         self.read += [r for r in roots if os.path.isfile(os.path.join(self.root_real, r))]
         found = discover(self.root_given, sources) if sources else ()
