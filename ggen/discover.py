@@ -36,9 +36,12 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ggen.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ggen.cache.files import Globs
 
 
 class Source(enum.Enum):
@@ -76,6 +79,7 @@ _CARGO_DEPENDENCY_TABLES = (
     "dev_dependencies",
     "build_dependencies",
 )
+_BRACES = re.compile(r"\{([^{}]*)\}")
 _WILDCARD = re.compile(r"[*?\[\\]")
 _PEP508_NAME = re.compile(r"\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)")
 
@@ -394,7 +398,7 @@ def _member_dirs(
     if globs.match(manifest) and os.path.isfile(os.path.join(root, manifest)):
         found.add(".")
     depths: dict[str, int | None] = {}
-    for p in includes:
+    for p in (x for i in includes for x in _expand_braces(i)):
         start, depth = _fixed_prefix(p)
         known = depths.get(start, 0)
         depths[start] = None if depth is None or known is None else max(depth, known)
@@ -448,10 +452,23 @@ def _with_file(pattern: str, manifest: str) -> str:
     return ("!" if negated else "") + joined
 
 
-def _globs(patterns: Iterable[str]) -> Any:
+def _globs(patterns: Iterable[str]) -> Globs:
+    """Gitignore-style globs (as for ``inputs``), with ``{a,b}`` alternatives expanded."""
     from ggen.cache.files import Globs
 
-    return Globs(patterns)
+    return Globs(x for p in patterns for x in _expand_braces(p))
+
+
+def _expand_braces(pattern: str) -> list[str]:
+    """``a/{b,c}/d`` as ``a/b/d`` and ``a/c/d`` (npm's and pnpm's globs allow it); nested
+    groups too, innermost first. A group without a comma stays as written."""
+    for group in _BRACES.finditer(pattern):
+        if "," in group.group(1):
+            head, tail = pattern[: group.start()], pattern[group.end() :]
+            return [
+                x for alt in group.group(1).split(",") for x in _expand_braces(head + alt + tail)
+            ]
+    return [pattern]
 
 
 def _path_order(path: str) -> tuple[bool, str]:

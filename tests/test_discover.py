@@ -116,6 +116,26 @@ def test_npm_array_and_yarn_packages_object(tmp_path: Path) -> None:
     assert graph(discover(str(yarn), [Source.NPM, Source.YARN])) == expected
 
 
+def test_brace_alternatives_and_literal_directories(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "package.json": pkg(
+                "r", workspaces=["{apps,libs}/*", "tools/{gen,lint}", "!libs/{old,tmp}"]
+            ),
+            "apps/a/package.json": pkg("a"),
+            "libs/b/package.json": pkg("b"),
+            "libs/old/package.json": pkg("old"),
+            "libs/tmp/package.json": pkg("tmp"),
+            "tools/gen/package.json": pkg("gen"),
+            "tools/lint/package.json": pkg("lint"),
+            "tools/other/package.json": pkg("other"),
+        },
+    )
+    found = discover(str(tmp_path), [Source.NPM])
+    assert [f.path for f in found] == ["apps/a", "libs/b", "tools/gen", "tools/lint"]
+
+
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
