@@ -66,10 +66,9 @@ def ggen_graph(root: Path) -> tuple[Graph, set[str]]:
     assert r.returncode == 0, r.stderr
     listed = json.loads(r.stdout)["workspaces"]
     text = ggen("list", cwd=root).stdout
+    rows = {tuple(line.split()[:2]): line for line in text.splitlines() if line.startswith("  ")}
     for w in listed:  # the text form says where each one came from too
-        assert f"from {w['source']}" in next(
-            line for line in text.splitlines() if w["path"] in line
-        )
+        assert f"  from {w['source']}" in rows[w["name"], w["path"]]
     return (
         {w["name"]: (w["path"], tuple(w["depends_on"])) for w in listed},
         {w["source"] for w in listed},
@@ -189,6 +188,12 @@ def test_npm_workspaces(tmp_path: Path) -> None:
     assert graph == truth
     assert sources == {"package.json"}
     check_build_order(root, graph)
+    # a dependency added with npm is in the next run's graph: nothing to regenerate
+    sh(root, tool("npm"), "pkg", "set", "peerDependencies.@acme/ui=*", "-w", "libs/core")
+    sh(root, tool("npm"), "pkg", "delete", "dependencies.core", "-w", "libs/ui")
+    graph, _ = ggen_graph(root)
+    assert graph["core"] == ("libs/core", ("@acme/ui",))
+    assert graph["@acme/ui"] == ("libs/ui", ())
 
 
 def test_yarn_style_packages_object(tmp_path: Path) -> None:
