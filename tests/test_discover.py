@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from monorepo import write_tree
 
 from ggen.discover import Found, Source, discover, sources_present
 from ggen.errors import ConfigError, CycleError
 from ggen.make import MAKE_FILE, load_make
-from tests.monorepo import write_tree
 
 
 def pkg(name: str | None, **fields: object) -> str:

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 import tomli
-
-from tests.monorepo import ggen, write_tree
+from monorepo import ggen, write_tree
 
 MAKE = """\
 [project]
