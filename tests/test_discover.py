@@ -325,7 +325,13 @@ def test_auto_finds_every_source_of_the_root(tmp_path: Path) -> None:
 
 def test_tables_override_where_they_set_and_add_workspaces(tmp_path: Path) -> None:
     pnpm_tree(tmp_path)
-    write_tree(tmp_path, {"tools/make.toml": '[lifecycle.build]\ncommand = "make"\n'})
+    write_tree(
+        tmp_path,
+        {
+            "tools/make.toml": '[lifecycle.build]\ncommand = "make"\n',
+            "packages/ui/make.toml": '[lifecycle.build]\ncommand = "ui-build"\n',
+        },
+    )
     make_toml(
         tmp_path,
         '["pnpm"]',
@@ -351,6 +357,9 @@ depends_on = ["@acme/utils"]
     assert rows["tools"] == ("tools", ("@acme/utils",), MAKE_FILE)
     assert make.workspace("@acme/ui").description == "the components"  # type: ignore[union-attr]
     assert "tools/make.toml" in make.config_files
+    # a found package's own make.toml counts as for a declared workspace
+    assert make.phase_for("@acme/ui", "build").commands == ("ui-build",)  # type: ignore[union-attr]
+    assert "packages/ui/make.toml" in make.config_files
     assert "packages/ui/package.json" in make.config_files
 
 
