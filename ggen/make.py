@@ -72,6 +72,9 @@ class Workspace:
     env: Env = ()  # root [env] with the workspace make.toml's [env] merged over it
     phases: tuple[Phase, ...] = ()  # this workspace's own make.toml [lifecycle] tables
     description: str | None = None
+    # where it was declared: make.toml, or the manifest that discovery found it in
+    # ("pnpm-workspace.yaml"), or both ("pnpm-workspace.yaml + make.toml") when a table overrides
+    source: str = MAKE_FILE
 
     @cached_property
     def _phase_map(self) -> Mapping[str, Phase]:
@@ -142,6 +145,9 @@ class Make:
     lifecycle: tuple[Phase, ...] = ()  # the root's phases, in file order
     hooks: Hooks = field(default_factory=Hooks)
     file: str = MAKE_FILE  # path of the root make.toml, as shown in messages
+    # every file the configuration was read from (root-relative posix paths): the make.toml
+    # files and the manifests that workspace discovery read; editing one may change the snapshot
+    config_files: tuple[str, ...] = (MAKE_FILE,)
 
     @cached_property
     def _workspace_map(self) -> Mapping[str, Workspace]:

@@ -14,6 +14,7 @@ import os
 import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ggen.errors import ConfigError, CycleError
 from ggen.make import (
@@ -48,11 +49,15 @@ from ggen.make_values import (
     _suggest,
     _Table,
     _type_name,
+    _workspace_sources,
 )
+
+if TYPE_CHECKING:
+    from ggen.discover import Found
 
 _TOP_KEYS = ("project", "env", "cache", "executor", "workspace", "lifecycle", "hooks")
 _WORKSPACE_FILE_KEYS = ("env", "lifecycle")
-_PROJECT_KEYS = ("name", "version", "type", "description", "inputs")
+_PROJECT_KEYS = ("name", "version", "type", "description", "inputs", "workspaces")
 _CACHE_KEYS = ("dir", "max_size", "remote", "remote_read_only")
 _EXECUTOR_KEYS = ("kind", "scheduler", "jobs")
 _WORKSPACE_KEYS = ("path", "depends_on", "description")
@@ -148,6 +153,7 @@ class _Loader:
         # Real path (and whether it is a directory) of each relative path already walked, so
         # that workspaces sharing parents cost one lstat each.
         self.walked: dict[str, tuple[str, bool]] = {}
+        self.read = [MAKE_FILE]  # every file the configuration comes from, root-relative
 
     def load(self, doc: dict[str, object]) -> Make:
         top = _Table(doc, self.file, "")
@@ -157,7 +163,8 @@ class _Loader:
         cache = self.cache(top.sub("cache"))
         executor = self.executor(top.sub("executor"))
         lifecycle = self.lifecycle(top.sub("lifecycle"), self.file, MAKE_FILE)
-        workspaces = self.workspaces(top.sub("workspace"), env)
+        found = self.discover(top)
+        workspaces = self.workspaces(top.sub("workspace"), env, found)
 
         phase_names = {p.name: p.source for p in lifecycle}
         for ws in workspaces:
@@ -187,6 +194,7 @@ class _Loader:
             lifecycle=lifecycle,
             hooks=hooks,
             file=self.file,
+            config_files=tuple(dict.fromkeys(self.read)),
         )
 
     # -- simple tables ------------------------------------------------------------------------
@@ -344,22 +352,49 @@ class _Loader:
 
     # -- workspaces ---------------------------------------------------------------------------
 
-    def workspaces(
-        self, table: _Table | None, root_env: Mapping[str, str]
-    ) -> tuple[Workspace, ...]:
-        if table is None:
+    def discover(self, top: _Table) -> tuple[Found, ...]:
+        """The workspaces that ``[project] workspaces`` says to read from the manifests."""
+        project = top.sub("project")
+        if project is None or "workspaces" not in project.data:
             return ()
+        from ggen.discover import ROOT_FILES, discover
+
+        sources = _workspace_sources(project, self.root_given)
+        # with "auto", a root manifest that declares no workspace yet may declare one later
+        auto = project.data.get("workspaces") == "auto"
+        roots = dict.fromkeys(ROOT_FILES.values() if auto else (ROOT_FILES[s] for s in sources))
+        self.read += [r for r in roots if os.path.isfile(os.path.join(self.root_real, r))]
+        found = discover(self.root_given, sources) if sources else ()
+        self.read += [f.manifest for f in found]
+        return found
+
+    def workspaces(
+        self, table: _Table | None, root_env: Mapping[str, str], discovered: Sequence[Found] = ()
+    ) -> tuple[Workspace, ...]:
+        """The discovered workspaces (in discovery order), each with its ``[workspace.NAME]``
+        table applied where one has its name, then the other tables in file order."""
+        declared = dict(table.data) if table is not None else {}
+        by_name = {f.name: f for f in discovered}
+        entries = [(f.name, declared.get(f.name, {})) for f in discovered]
+        entries += [(n, v) for n, v in declared.items() if n not in by_name]
         found: list[Workspace] = []
         by_dir: dict[str, str] = {}
         root_env_sorted = _sorted_env(root_env)
-        for name, value in table.data.items():
+        for name, value in entries:
             ws = _Table.of(value, self.file, _join("workspace", name))
             if not name:
                 ws.fail(None, "a workspace name must not be empty", "name the workspace")
             ws.check_keys(_WORKSPACE_KEYS)
-            depends_on = ws.str_list("depends_on") or ()
+            origin = by_name.get(name)
+            depends_on = ws.str_list("depends_on")
+            if depends_on is None:
+                depends_on = origin.depends_on if origin else ()
             description = ws.str_("description")
             written = ws.str_("path")
+            source = MAKE_FILE
+            if origin is not None:
+                source = f"{origin.source} + {MAKE_FILE}" if name in declared else origin.source
+                written = origin.path if written is None else written
             if written is None:
                 if name != ROOT_WORKSPACE:
                     ws.fail(
@@ -389,6 +424,7 @@ class _Loader:
                     env=env,
                     phases=phases,
                     description=description,
+                    source=source,
                 )
             )
         return tuple(found)
@@ -402,6 +438,7 @@ class _Loader:
         """A workspace's own make.toml: its [env] merged over the root's, and its phases."""
         display = self.own_file_display(rel)
         doc = _read_toml(os.path.join(real, MAKE_FILE), display)
+        self.read.append(f"{rel}/{MAKE_FILE}")
         top = _Table(doc, display, "")
         top.check_keys(_WORKSPACE_FILE_KEYS, "a workspace make.toml (only [env] and [lifecycle])")
         env = dict(root_env)
@@ -569,11 +606,17 @@ class _Loader:
         graph = {w.name: w.depends_on for w in workspaces}
         cycle = _find_cycle(graph)
         if cycle is not None:
+            hint = "remove one of these depends_on entries"
+            if any(w.source != MAKE_FILE for w in workspaces if w.name in cycle):
+                hint = (
+                    "remove one of these dependencies from the package manifests, or override "
+                    "what they say with depends_on in a [workspace.NAME] table"
+                )
             raise CycleError(
                 "workspace cycle: " + " -> ".join(cycle),
                 file=self.file,
                 key=f"{_join('workspace', cycle[0])}.depends_on",
-                hint="remove one of these depends_on entries",
+                hint=hint,
             )
 
 

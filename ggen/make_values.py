@@ -18,12 +18,15 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import tomli
 
 from ggen.errors import ConfigError, UsageError
 from ggen.make import Env
+
+if TYPE_CHECKING:
+    from ggen.discover import Source
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*")
@@ -334,6 +337,41 @@ def _decode_error_parts(exc: tomli.TOMLDecodeError) -> tuple[str, int | None, in
     if found is None:
         return text, None, None
     return text[: found.start()].rstrip(), int(found.group(1)), int(found.group(2))
+
+
+# -- [project] workspaces ----------------------------------------------------------------------
+
+
+def _workspace_sources(table: _Table, root: str) -> tuple[Source, ...]:
+    """``[project] workspaces``: the sources to discover workspaces from (none when absent).
+
+    ``"auto"`` means every source the root declares a workspace in; a list names them, and an
+    unknown name is an error suggesting the nearest one.
+    """
+    from ggen.discover import Source, sources_present
+
+    value = table.data.get("workspaces")
+    if value is None:
+        return ()
+    if value == "auto":
+        return sources_present(root)
+    names = [s.value for s in Source]
+    hint = 'write "auto" or a list of: ' + ", ".join(json.dumps(n) for n in names)
+    if not isinstance(value, (list, str)):
+        _fail(
+            table.file, table.key("workspaces"), f"expected a list, got {_type_name(value)}", hint
+        )
+    sources: list[Source] = []
+    for i, name in enumerate([value] if isinstance(value, str) else value):
+        key = table.key("workspaces") + ("" if isinstance(value, str) else f"[{i}]")
+        if not isinstance(name, str):
+            _wrong_type(table.file, key, "a string", name)
+        if name not in names:
+            close = _suggest(name, [*names, "auto"])
+            more = f', did you mean "{close}"?' if close else ""
+            _fail(table.file, key, f"unknown workspace source {json.dumps(name)}{more}", hint)
+        sources.append(Source(name))
+    return tuple(sources)
 
 
 # -- fields of a [lifecycle.NAME] table ---------------------------------------------------------

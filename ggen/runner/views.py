@@ -12,14 +12,20 @@ from ggen.runner.state import load_root_state
 
 
 def list_text(make: Make, as_json: bool) -> str:
-    """The workspaces (path, dependencies) and the phases (description) of the project."""
+    """The workspaces (path, where each was declared or found, dependencies) and the phases
+    (description) of the project."""
     if as_json:
         return (
             json.dumps(
                 {
                     "project": make.project.name,
                     "workspaces": [
-                        {"name": w.name, "path": w.path, "depends_on": list(w.depends_on)}
+                        {
+                            "name": w.name,
+                            "path": w.path,
+                            "depends_on": list(w.depends_on),
+                            "source": w.source,
+                        }
                         for w in make.workspaces
                     ],
                     "phases": [
@@ -38,9 +44,10 @@ def list_text(make: Make, as_json: bool) -> str:
         "workspaces:",
     ]
     width = max((len(w.name) for w in make.workspaces), default=0)
+    path_width = max((len(w.path) for w in make.workspaces), default=0)
     for w in make.workspaces:
         deps = f"  (depends on {', '.join(w.depends_on)})" if w.depends_on else ""
-        lines.append(f"  {w.name:<{width}}  {w.path}{deps}")
+        lines.append(f"  {w.name:<{width}}  {w.path:<{path_width}}  from {w.source}{deps}")
     if not make.workspaces:
         lines.append("  . (the project root)")
     lines += ["", "phases:"]
