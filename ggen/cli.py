@@ -262,8 +262,13 @@ def run(
     )
     make = _load()
     selected = _select(make, workspace, filter_, affected, all_)
-    if selected == ():
-        raise typer.Exit(0)
+    if selected is not None and (filter_ or affected):
+        from ggen.runner.select import has_tasks
+
+        if not has_tasks(make, phases, selected):
+            if selected:
+                sys.stderr.write(f"ggen: nothing to run: no {' or '.join(phases)} task there\n")
+            raise typer.Exit(0)
     if selected is not None:
         import dataclasses
 

@@ -11,13 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ggen.errors import UsageError
-from ggen.make import Make, Project, Workspace
+from ggen.make import Make, Phase, Project, Workspace
 from ggen.runner.select import (
     Closure,
     Selector,
     WorkspaceGraph,
     affected_by,
     check_names,
+    has_tasks,
     matches,
     parse_filter,
     resolve_selection,
@@ -324,3 +325,21 @@ def test_changed_files_map_to_workspaces_file_by_file(
     changed = {"r": affected_by(g, first)}
     assert select(g, [parse_filter("[r]")], changed) == changed["r"]
     assert select(g, [parse_filter("...[r]")], changed) >= changed["r"]
+
+
+def test_has_tasks_follows_the_planners_rule(tmp_path: Path) -> None:
+    make = Make(
+        root=str(tmp_path),
+        project=Project("p"),
+        workspaces=(
+            Workspace("a", "a"),
+            Workspace("b", "b", phases=(Phase("own", ("true",)),)),
+        ),
+        lifecycle=(Phase("build", ("true",)), Phase("lint", ("true",), workspaces=("a",))),
+    )
+    assert has_tasks(make, ["build"], ["b"])
+    assert not has_tasks(make, ["lint"], ["b"])
+    assert has_tasks(make, ["lint", "build"], ["b"])
+    assert has_tasks(make, ["own"], ["b"]) and not has_tasks(make, ["own"], ["a"])
+    assert not has_tasks(make, ["build"], [])
+    assert has_tasks(make, ["nope"], ["a"])  # unknown: left for the planner to report

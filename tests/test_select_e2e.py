@@ -47,6 +47,10 @@ TREE = {
         [lifecycle.test]
         command = "echo tested $GGEN_WORKSPACE"
         depends_on = ["build"]
+
+        [lifecycle.lint]
+        command = "echo linted $GGEN_WORKSPACE"
+        workspaces = ["core", "utils"]
     """,
     ".gitignore": ".ggen/\n.ggen-test-cache/\n",
     "tsconfig.base.json": "{}\n",
@@ -224,6 +228,17 @@ def test_a_filter_matching_nothing_runs_nothing_and_succeeds(repo: Path) -> None
     assert r.returncode == 0, r.stderr
     assert "ggen: --filter @nobody/*: no workspace selected" in r.stderr
     assert not (repo / ".ggen" / "runs").exists()
+
+
+def test_a_selection_without_tasks_of_the_phase_runs_nothing(repo: Path) -> None:
+    r = ggen("run", "lint", "-F", "@acme/*", cwd=repo)
+    assert r.returncode == 0, r.stderr
+    assert "ggen: nothing to run: no lint task there" in r.stderr
+    assert not (repo / ".ggen" / "runs").exists()
+    assert ran(repo, "lint", "build", "-F", "@acme/*") == builds("core", "@acme/ui", "@acme/docs")
+    r = ggen("run", "lnit", "-F", "@acme/*", cwd=repo)
+    assert r.returncode == 2
+    assert 'unknown phase "lnit", did you mean "lint"?' in r.stderr
 
 
 # ----------------------------------------------------------------- [REF] and --affected

@@ -291,7 +291,7 @@ def check_names(graph: WorkspaceGraph, selectors: Sequence[Selector]) -> None:
         known = sorted(graph.paths)
         close = difflib.get_close_matches(s.name, known, n=1)
         hint = f', did you mean "{close[0]}"?' if close else ""
-        if not close and s.name.strip("/") in graph.paths.values():
+        if s.name.strip("/") in graph.paths.values():
             hint = f" (a directory? write ./{s.name.strip('/')})"
         option = f"-w {s.text}" if s.literal else f'--filter "{s.text}"'
         raise UsageError(
@@ -304,6 +304,24 @@ def workspace_at(graph: WorkspaceGraph, cwd: str) -> str | None:
     """The workspace whose directory holds ``cwd`` (root-relative; the deepest when nested), or
     None at the root or in a directory of no workspace."""
     return graph.owner(cwd) if cwd else None
+
+
+def has_tasks(make: Make, phases: Sequence[str], workspaces: Iterable[str]) -> bool:
+    """Whether one of ``phases`` runs on one of ``workspaces`` (the planner's rule: a root phase
+    runs on its ``workspaces`` list or every workspace, else on the workspaces declaring it).
+    An unknown phase counts as having tasks, so that planning reports it."""
+    chosen = set(workspaces)
+    for name in phases:
+        root = make.phase(name)
+        if root is not None:
+            targets = root.workspaces if root.workspaces is not None else make.default_workspaces()
+        elif name in make.phase_names():
+            targets = tuple(w.name for w in make.workspaces if w.own_phase(name) is not None)
+        else:
+            return True
+        if chosen.intersection(targets):
+            return True
+    return False
 
 
 # -- the command line -----------------------------------------------------------------------
