@@ -94,10 +94,12 @@ def _select(
     scope: bool = True,
 ) -> tuple[str, ...] | None:
     """The workspaces the options select (None: every one), saying so on stderr."""
-    from ggen.runner.select import resolve_selection
-
     if all_ and (workspace or filters or affected):
         raise UsageError("--all selects every workspace: drop it or drop -w/--filter/--affected")
+    if not (workspace or filters or affected) and (all_ or os.getcwd() == make.root):
+        return None  # the common case, without importing the selection rules
+    from ggen.runner.select import resolve_selection
+
     chosen = resolve_selection(
         make,
         os.getcwd(),

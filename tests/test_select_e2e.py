@@ -221,6 +221,9 @@ def test_unknown_name_is_exit_2_with_a_suggestion(repo: Path) -> None:
         assert 'unknown workspace "utlis", did you mean "utils"?' in r.stderr
         assert "Traceback" not in r.stderr
     assert not (repo / ".ggen" / "runs").exists()
+    r = ggen("list", "-w", "utlis", cwd=repo)
+    assert r.returncode == 2
+    assert '-w utlis: unknown workspace "utlis", did you mean "utils"?' in r.stderr
 
 
 def test_a_filter_matching_nothing_runs_nothing_and_succeeds(repo: Path) -> None:

@@ -21,7 +21,6 @@ exclusions subtract; only exclusions start from every workspace)::
 
 from __future__ import annotations
 
-import difflib
 import enum
 import fnmatch
 import os
@@ -288,6 +287,8 @@ def check_names(graph: WorkspaceGraph, selectors: Sequence[Selector]) -> None:
             continue
         if not s.literal and _NAME_GLOB_CHARS.intersection(s.name):
             continue
+        import difflib
+
         known = sorted(graph.paths)
         close = difflib.get_close_matches(s.name, known, n=1)
         hint = f', did you mean "{close[0]}"?' if close else ""
@@ -357,12 +358,11 @@ def resolve_selection(
     workspace's directory selects that workspace. ``--affected`` is the filter ``...[BASE]``.
     ``-w`` names join the filters' union as exact names.
     """
-    from ggen.gitfiles import affected_base, changed_files
-
     graph = WorkspaceGraph.of(make)
     rel = _relative(make.root, cwd)
     if not filters and not affected:
         if workspaces:
+            check_names(graph, [Selector(text=w, name=w, literal=True) for w in workspaces])
             return Selection(tuple(workspaces))
         if all_ or not scope or rel is None:
             return Selection(None)
@@ -370,6 +370,8 @@ def resolve_selection(
         if here is None:
             return Selection(None)
         return Selection((here,), f"in workspace {here} (use --all for every workspace)")
+    from ggen.gitfiles import affected_base, changed_files
+
     selectors = [parse_filter(f, rel or "") for f in filters]
     selectors += [Selector(text=w, name=w, literal=True) for w in workspaces]
     check_names(graph, selectors)
