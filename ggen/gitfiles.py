@@ -75,17 +75,26 @@ def changed_files(root: str, ref: str) -> frozenset[str]:
     """Files under ``root`` (relative to it, posix) that differ from revision ``ref``.
 
     Committed since ``ref``, staged, unstaged and untracked (not ignored) files, deleted ones
-    included; a rename counts as both of its paths.
+    included; a rename counts as both of its paths. A range ``A...B`` is what git's three-dot
+    diff says: the files B changed since it forked from A, committed ones only.
     """
-    commit = commit_of(root, ref)
-    diff = _git(root, "diff", "--name-only", "--no-renames", "--relative", "-z", commit, "--")
-    if diff.returncode != 0:
-        raise UsageError(f"git diff {ref} failed: {os.fsdecode(diff.stderr).strip()}")
+    if "..." in ref:
+        start, _, end = ref.partition("...")
+        diff = _diff(root, ref, f"{commit_of(root, start)}...{commit_of(root, end or 'HEAD')}")
+        return frozenset(n for n in os.fsdecode(diff).split("\0") if n)
+    diff = _diff(root, ref, commit_of(root, ref))
     others = _git(root, "ls-files", "--others", "--exclude-standard", "-z")
     if others.returncode != 0:
         raise UsageError(f"git ls-files failed: {os.fsdecode(others.stderr).strip()}")
-    names = os.fsdecode(diff.stdout + b"\0" + others.stdout).split("\0")
+    names = os.fsdecode(diff + b"\0" + others.stdout).split("\0")
     return frozenset(n for n in names if n)
+
+
+def _diff(root: str, ref: str, spec: str) -> bytes:
+    done = _git(root, "diff", "--name-only", "--no-renames", "--relative", "-z", spec, "--")
+    if done.returncode != 0:
+        raise UsageError(f"git diff {ref} failed: {os.fsdecode(done.stderr).strip()}")
+    return done.stdout
 
 
 def affected_base(root: str, env: Mapping[str, str]) -> Base:

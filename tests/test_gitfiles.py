@@ -50,6 +50,19 @@ def test_committed_staged_unstaged_untracked_deleted_and_renamed(repo: Path) -> 
     assert "a/one.txt" not in changed_files(repo.as_posix(), "HEAD")
 
 
+def test_a_range_is_what_the_branch_committed_since_it_forked(repo: Path) -> None:
+    git(repo, "checkout", "-q", "-b", "topic")
+    write(repo, "a/one.txt", "on topic\n")
+    commit(repo, "topic")
+    git(repo, "checkout", "-q", "main")
+    write(repo, "b/three.txt", "on main\n")
+    commit(repo, "main")
+    write(repo, "c/untracked.txt")  # the working tree is not part of a range
+    assert changed_files(repo.as_posix(), "main...topic") == {"a/one.txt"}
+    assert changed_files(repo.as_posix(), "topic...main") == {"b/three.txt"}
+    assert changed_files(repo.as_posix(), "topic...") == {"b/three.txt"}  # B defaults to HEAD
+
+
 def test_paths_are_relative_to_a_project_below_the_repository_root(repo: Path) -> None:
     write(repo, "a/one.txt", "changed\n")
     write(repo, "a/sub/untracked.txt")
@@ -58,9 +71,11 @@ def test_paths_are_relative_to_a_project_below_the_repository_root(repo: Path) -
 
 
 def test_bad_revision_and_not_a_repository(repo: Path, tmp_path: Path) -> None:
-    for bad in ("nope", "-h", "HEAD~5", "main..HEAD"):
+    cases = [(b, b) for b in ("nope", "-h", "HEAD~5", "main..HEAD")]
+    cases += [("nope...HEAD", "nope"), ("main...v2", "v2")]  # a range names its bad end
+    for given, bad in cases:
         with pytest.raises(UsageError, match=f'unknown git revision "{bad}"') as err:
-            changed_files(repo.as_posix(), bad)
+            changed_files(repo.as_posix(), given)
         assert err.value.exit_code == 2
     plain = tmp_path / "plain"
     plain.mkdir()

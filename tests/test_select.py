@@ -186,6 +186,9 @@ def test_files_affect_the_deepest_workspace_that_holds_them() -> None:
 def test_root_files_affect_everything_or_nothing() -> None:
     assert affected_by(GRAPH, ["README.md", "docs/guide.md"]) == set()
     assert affected_by(GRAPH, ["make.toml"]) == ALL
+    for manifest in ("package.json", "pnpm-workspace.yaml", "Cargo.toml", "pyproject.toml"):
+        assert affected_by(GRAPH, [manifest]) == ALL, manifest
+        assert affected_by(GRAPH, [f"tools/{manifest}"]) == set(), manifest  # not the root's
     for lock in ("package-lock.json", "pnpm-lock.yaml", "yarn.lock", "Cargo.lock", "uv.lock"):
         assert affected_by(GRAPH, [lock]) == ALL, lock
     inputs = ["tsconfig.base.json", "tools/**"]

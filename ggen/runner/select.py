@@ -36,6 +36,11 @@ LOCKFILES = frozenset(
     | {"uv.lock", "bun.lockb", "bun.lock"}
 )
 """Lockfiles outside every workspace: a change to one affects every workspace."""
+ROOT_MANIFESTS = frozenset(
+    {MAKE_FILE, "package.json", "pnpm-workspace.yaml", "Cargo.toml", "pyproject.toml"}
+)
+"""Files at the project root that say what the workspaces are and share: a change to one
+affects every workspace (discovery reads them; root dependencies reach every package)."""
 
 _NAME_GLOB_CHARS = frozenset("*?")
 _IGNORED_PARTS = frozenset({".git", ".ggen"})
@@ -197,9 +202,10 @@ def affected_by(
     """The workspaces a change to ``files`` (root-relative posix paths) affects.
 
     A file inside a workspace affects it (the deepest one, for nested workspaces), its own
-    make.toml included. A file outside every workspace affects every workspace when it is the
-    root make.toml, a ``[project] inputs`` file or a lockfile; else the project root's workspace
-    (``.``), when one is declared. Anything under ``.git`` or ``.ggen`` is ggen's or git's own.
+    make.toml included. A file outside every workspace affects every workspace when it is a
+    ``[project] inputs`` file, a lockfile or one of the ``ROOT_MANIFESTS`` at the root; else the
+    project root's workspace (``.``), when one is declared. Anything under ``.git`` or ``.ggen``
+    is git's or ggen's own.
     """
     from ggen.cache.files import Globs
 
@@ -214,7 +220,7 @@ def affected_by(
         owner = graph.owner(f)
         if owner is not None:
             out.add(owner)
-        elif f == MAKE_FILE or posixpath.basename(f) in LOCKFILES:
+        elif f in ROOT_MANIFESTS or posixpath.basename(f) in LOCKFILES:
             return graph.names
         elif root_ws is not None:
             out.add(root_ws)
