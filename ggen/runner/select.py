@@ -14,7 +14,8 @@ exclusions subtract; only exclusions start from every workspace)::
     {DIR}                 current directory (braces: the same, for a path without "./")
     //DIR                 the same, relative to the project root
     [REF]                 workspaces with files changed since git REF (committed, staged,
-                          unstaged, untracked); after a name or directory: both must hold
+                          unstaged, untracked); after a name or directory: both must hold;
+    [A...B]               the files B committed since it forked from A (git's three-dot diff)
     X...   X^...          X and what it depends on (^: without X itself)
     ...X   ...^X          X and what depends on it (^: without X itself)
 """
@@ -359,10 +360,10 @@ def resolve_selection(
 ) -> Selection:
     """The workspaces a command runs on, from its options and the directory it started in.
 
-    ``cwd`` is an absolute path. Without ``--filter``/``--affected``, ``-w`` names pass through
-    unchanged; without any of them (nor ``--all``) and when ``scope`` is true, a start inside a
-    workspace's directory selects that workspace. ``--affected`` is the filter ``...[BASE]``.
-    ``-w`` names join the filters' union as exact names.
+    ``cwd`` is an absolute path. Without ``--filter``/``--affected``, ``-w`` names are checked
+    and pass through; without any of them (nor ``--all``) and when ``scope`` is true, a start
+    inside a workspace's directory selects that workspace. ``--affected`` is the filter
+    ``...[BASE]``. ``-w`` names join the filters' union as exact names.
     """
     graph = WorkspaceGraph.of(make)
     rel = _relative(make.root, cwd)
