@@ -303,6 +303,8 @@ def test_affected_on_a_branch_is_changed_plus_dependents(repo: Path) -> None:
     assert first.endswith("merge base with main): 3 of 6 workspaces: utils, api, plugin")
     assert set(statuses(last_summary(repo))) == builds("core", "utils", "api", "plugin")
     assert listed(repo, "--affected", "-F", "!plugin") == {"utils", "api"}
+    assert listed(repo, "-F", "[main...feature]") == {"utils"}  # a range: commits only
+    assert listed(repo, "-F", "...[feature...main]") == {"@acme/ui"}
     # an untracked file counts too
     write(repo, "packages/docs/draft.md")
     assert listed(repo, "--affected") == {"utils", "api", "plugin", "@acme/docs"}
