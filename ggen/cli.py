@@ -305,6 +305,8 @@ def list_(
 
     make = _load()
     selected = _select(make, workspace, filter_, affected, scope=False)
+    if selected == () and not json_out:
+        raise typer.Exit(0)  # the note said so; the listing would show the project root
     if selected is not None:
         make = dataclasses.replace(
             make, workspaces=tuple(w for w in make.workspaces if w.name in selected)

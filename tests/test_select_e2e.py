@@ -231,6 +231,10 @@ def test_a_filter_matching_nothing_runs_nothing_and_succeeds(repo: Path) -> None
     assert r.returncode == 0, r.stderr
     assert "ggen: --filter @nobody/*: no workspace selected" in r.stderr
     assert not (repo / ".ggen" / "runs").exists()
+    assert listed(repo, "-F", "@nobody/*") == set()
+    r = ggen("list", "-F", "@nobody/*", cwd=repo)
+    assert (r.returncode, r.stdout) == (0, "")
+    assert r.stderr == "ggen: --filter @nobody/*: no workspace selected\n"
 
 
 def test_a_selection_without_tasks_of_the_phase_runs_nothing(repo: Path) -> None:
