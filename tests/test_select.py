@@ -174,10 +174,10 @@ def test_literal_names_do_not_glob() -> None:
 # ------------------------------------------------------------------------ changed files
 
 
-def test_files_affect_the_deepest_workspace_that_holds_them() -> None:
+def test_files_affect_every_workspace_that_holds_them() -> None:
     assert affected_by(GRAPH, ["libs/core/src/a.ts"]) == {"core"}
     assert affected_by(GRAPH, ["services/api/src/x.py"]) == {"api"}
-    assert affected_by(GRAPH, ["services/api/plugins/auth/x.py"]) == {"plugin"}
+    assert affected_by(GRAPH, ["services/api/plugins/auth/x.py"]) == {"plugin", "api"}
     assert affected_by(GRAPH, ["libs/core2/x"]) == set()  # a sibling with a common prefix
     assert affected_by(GRAPH, ["packages/ui/make.toml"]) == {"@acme/ui"}
     assert affected_by(GRAPH, ["packages/ui/Cargo.lock"]) == {"@acme/ui"}
@@ -202,7 +202,7 @@ def test_root_files_affect_everything_or_nothing() -> None:
 def test_a_declared_root_workspace_owns_the_files_of_no_other() -> None:
     graph = WorkspaceGraph({".": ".", "core": "libs/core"}, {"core": (".",), ".": ()})
     assert affected_by(graph, ["README.md"]) == {"."}
-    assert affected_by(graph, ["libs/core/x"]) == {"core"}
+    assert affected_by(graph, ["libs/core/x"]) == {"core", "."}  # "." holds every file
     assert affected_by(graph, ["pnpm-lock.yaml"]) == {".", "core"}
     assert workspace_at(graph, "") is None  # the root is not "inside a workspace"
     assert workspace_at(graph, "libs/core/src") == "core"

@@ -28,6 +28,7 @@ import os
 import posixpath
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from ggen.errors import UsageError
 from ggen.make import MAKE_FILE, ROOT_WORKSPACE, Make
@@ -99,16 +100,28 @@ class WorkspaceGraph:
                 users.setdefault(d, []).append(name)
         return _reach(start, lambda n: users.get(n, ()))
 
+    @cached_property
+    def _by_path(self) -> Mapping[str, tuple[str, ...]]:
+        out: dict[str, list[str]] = {}
+        for name, path in self.paths.items():
+            out.setdefault("" if path == "." else path, []).append(name)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def holders(self, path: str) -> tuple[str, ...]:
+        """Every workspace whose directory holds ``path`` (root-relative), deepest first; a
+        declared project root workspace (path ``.``) holds everything."""
+        found: list[str] = []
+        cur = path
+        while cur:
+            found.extend(self._by_path.get(cur, ()))
+            cur = posixpath.dirname(cur)
+        found.extend(self._by_path.get("", ()))
+        return tuple(found)
+
     def owner(self, path: str) -> str | None:
         """The deepest workspace (not the project root) whose directory holds ``path``."""
-        best: str | None = None
-        best_len = -1
-        for name, ws_path in self.paths.items():
-            if ws_path in (".", "") or not _at_or_below(path, ws_path):
-                continue
-            if len(ws_path) > best_len:
-                best, best_len = name, len(ws_path)
-        return best
+        inner = [n for n in self.holders(path) if self.paths[n] not in (".", "")]
+        return inner[0] if inner else None
 
 
 def _reach(start: Iterable[str], step: Callable[[str], Iterable[str]]) -> frozenset[str]:
@@ -202,29 +215,25 @@ def affected_by(
 ) -> frozenset[str]:
     """The workspaces a change to ``files`` (root-relative posix paths) affects.
 
-    A file inside a workspace affects it (the deepest one, for nested workspaces), its own
-    make.toml included. A file outside every workspace affects every workspace when it is a
-    ``[project] inputs`` file, a lockfile or one of the ``ROOT_MANIFESTS`` at the root; else the
-    project root's workspace (``.``), when one is declared. Anything under ``.git`` or ``.ggen``
-    is git's or ggen's own.
+    A file affects every workspace whose directory holds it, its own make.toml included: with
+    nested workspaces, the outer one as well as the inner one (an outer workspace's files are
+    every file below it, unless its ``inputs`` say otherwise), and a declared project root
+    workspace (``.``) is affected by every file. A file outside every other workspace affects
+    every workspace when it is a ``[project] inputs`` file, a lockfile or one of the
+    ``ROOT_MANIFESTS`` at the root. Anything under ``.git`` or ``.ggen`` is git's or ggen's own.
     """
     from ggen.cache.files import Globs
 
     inputs = Globs(project_inputs) if project_inputs else None
-    root_ws = next((n for n, p in graph.paths.items() if p in (".", "")), None)
     out: set[str] = set()
     for f in files:
         if _IGNORED_PARTS.intersection(f.split("/")):
             continue
         if inputs is not None and inputs.match(f):
             return graph.names
-        owner = graph.owner(f)
-        if owner is not None:
-            out.add(owner)
-        elif f in ROOT_MANIFESTS or posixpath.basename(f) in LOCKFILES:
+        if graph.owner(f) is None and (f in ROOT_MANIFESTS or posixpath.basename(f) in LOCKFILES):
             return graph.names
-        elif root_ws is not None:
-            out.add(root_ws)
+        out.update(graph.holders(f))
     return frozenset(out)
 
 
