@@ -92,13 +92,15 @@ def _select(
     affected: bool = False,
     all_: bool = False,
     scope: bool = True,
+    phases: list[str] | None = None,
 ) -> tuple[str, ...] | None:
-    """The workspaces the options select (None: every one), saying so on stderr."""
+    """The workspaces the options select (None: every one), saying so on stderr; none when a
+    --filter or --affected selection has no task of ``phases``."""
     if all_ and (workspace or filters or affected):
         raise UsageError("--all selects every workspace: drop it or drop -w/--filter/--affected")
     if not (workspace or filters or affected) and (all_ or os.getcwd() == make.root):
         return None  # the common case, without importing the selection rules
-    from ggen.runner.select import resolve_selection
+    from ggen.runner.select import has_tasks, resolve_selection
 
     chosen = resolve_selection(
         make,
@@ -111,6 +113,10 @@ def _select(
     )
     if chosen.note:
         sys.stderr.write(f"ggen: {chosen.note}\n")
+    names = chosen.workspaces
+    if names and phases and (filters or affected) and not has_tasks(make, phases, names):
+        sys.stderr.write(f"ggen: nothing to run: no {' or '.join(phases)} task there\n")
+        return ()
     return chosen.workspaces
 
 
@@ -263,14 +269,9 @@ def run(
         output=_console(output).mode,
     )
     make = _load()
-    selected = _select(make, workspace, filter_, affected, all_)
-    if selected is not None and (filter_ or affected):
-        from ggen.runner.select import has_tasks
-
-        if not has_tasks(make, phases, selected):
-            if selected:
-                sys.stderr.write(f"ggen: nothing to run: no {' or '.join(phases)} task there\n")
-            raise typer.Exit(0)
+    selected = _select(make, workspace, filter_, affected, all_, phases=phases)
+    if selected == ():
+        raise typer.Exit(0)
     if selected is not None:
         import dataclasses
 
@@ -365,7 +366,7 @@ def graph(
     except ValueError:
         raise UsageError(f'--format: unknown format "{fmt}" (dot, mermaid, json, html)') from None
     make = _load()
-    selected = _select(make, workspace, filter_, affected, all_)
+    selected = _select(make, workspace, filter_, affected, all_, phases=phases)
     if selected == ():
         raise typer.Exit(0)
     text = render_graph(build_plan(make, phases, selected or ()), gf, make.project.name)
