@@ -35,6 +35,21 @@ app.add_typer(lifecycle_app, name="lifecycle")
 WorkspaceOpt = Annotated[
     list[str] | None, typer.Option("--workspace", "-w", help="Only this workspace (repeatable).")
 ]
+FilterOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--filter",
+        "-F",
+        help="Select workspaces: NAME, @scope/*, NAME..., ...NAME, ./DIR, [REF], !X (repeatable).",
+    ),
+]
+AffectedOpt = Annotated[
+    bool,
+    typer.Option("--affected", help="Workspaces changed since the base branch, and dependents."),
+]
+AllOpt = Annotated[
+    bool, typer.Option("--all", help="Every workspace, even when started inside one.")
+]
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -68,6 +83,41 @@ def _load() -> Make:
     from ggen.make import load_make
 
     return load_make(os.getcwd())
+
+
+def _select(
+    make: Make,
+    workspace: list[str] | None,
+    filters: list[str] | None,
+    affected: bool = False,
+    all_: bool = False,
+    scope: bool = True,
+    phases: list[str] | None = None,
+) -> tuple[str, ...] | None:
+    """The workspaces the options select (None: every one), saying so on stderr; none when a
+    --filter or --affected selection has no task of ``phases``."""
+    if all_ and (workspace or filters or affected):
+        raise UsageError("--all selects every workspace: drop it or drop -w/--filter/--affected")
+    if not (workspace or filters or affected) and (all_ or os.getcwd() == make.root):
+        return None  # the common case, without importing the selection rules
+    from ggen.runner.select import has_tasks, resolve_selection
+
+    chosen = resolve_selection(
+        make,
+        os.getcwd(),
+        filters=filters or (),
+        workspaces=workspace or (),
+        affected=affected,
+        all_=all_,
+        scope=scope,
+    )
+    if chosen.note:
+        sys.stderr.write(f"ggen: {chosen.note}\n")
+    names = chosen.workspaces
+    if names and phases and (filters or affected) and not has_tasks(make, phases, names):
+        sys.stderr.write(f"ggen: nothing to run: no {' or '.join(phases)} task there\n")
+        return ()
+    return chosen.workspaces
 
 
 def _console(output: str = "auto") -> Any:
@@ -114,6 +164,9 @@ def _guard(fn: Any) -> Any:
 def run(
     phases: Annotated[list[str], typer.Argument(help="Phases to run, in order.")],
     workspace: WorkspaceOpt = None,
+    filter_: FilterOpt = None,
+    affected: AffectedOpt = False,
+    all_: AllOpt = False,
     parallel: Annotated[
         bool, typer.Option("--parallel", "-p", help="Run tasks in parallel.")
     ] = False,
@@ -177,7 +230,11 @@ def run(
         ),
     ] = False,
 ) -> None:
-    """Run PHASES on every workspace (or those given with -w), skipping cached tasks."""
+    """Run PHASES on every workspace (or the selected ones), skipping cached tasks.
+
+    Started inside a workspace's directory, only that workspace is selected (and what it
+    depends on runs too) unless --all, -w, --filter or --affected says otherwise.
+    """
     from ggen.runner.run import RunOptions
     from ggen.runner.run import run as run_phases
 
@@ -212,6 +269,13 @@ def run(
         output=_console(output).mode,
     )
     make = _load()
+    selected = _select(make, workspace, filter_, affected, all_, phases=phases)
+    if selected == ():
+        raise typer.Exit(0)
+    if selected is not None:
+        import dataclasses
+
+        options = dataclasses.replace(options, workspaces=selected)
     console = _console("quiet" if json_out else output)
     if json_out:
         console.out = sys.stderr
@@ -229,11 +293,26 @@ def run(
 # looking at the configuration ---------------------------------------------------------------
 @app.command("list")
 @_guard
-def list_(json_out: Annotated[bool, typer.Option("--json", help="As JSON.")] = False) -> None:
-    """List the workspaces and phases of the project."""
+def list_(
+    json_out: Annotated[bool, typer.Option("--json", help="As JSON.")] = False,
+    workspace: WorkspaceOpt = None,
+    filter_: FilterOpt = None,
+    affected: AffectedOpt = False,
+) -> None:
+    """List the workspaces (all, or the selected ones) and phases of the project."""
+    import dataclasses
+
     from ggen.runner.views import list_text
 
-    print(list_text(_load(), json_out), end="")
+    make = _load()
+    selected = _select(make, workspace, filter_, affected, scope=False)
+    if selected == () and not json_out:
+        raise typer.Exit(0)  # the note said so; the listing would show the project root
+    if selected is not None:
+        make = dataclasses.replace(
+            make, workspaces=tuple(w for w in make.workspaces if w.name in selected)
+        )
+    print(list_text(make, json_out), end="")
 
 
 @app.command()
@@ -270,12 +349,15 @@ def status(json_out: Annotated[bool, typer.Option("--json", help="As JSON.")] = 
 def graph(
     phases: Annotated[list[str], typer.Argument(help="Phases whose task graph to draw.")],
     workspace: WorkspaceOpt = None,
+    filter_: FilterOpt = None,
+    affected: AffectedOpt = False,
+    all_: AllOpt = False,
     fmt: Annotated[str, typer.Option("--format", "-f", help="dot, mermaid, json or html.")] = "dot",
     out: Annotated[
         str | None, typer.Option("--output", "-o", help="Write to FILE instead of stdout.")
     ] = None,
 ) -> None:
-    """Print the task graph of PHASES."""
+    """Print the task graph of PHASES (on the workspaces `ggen run` would select)."""
     from ggen.runner.graph import GraphFormat, render_graph
     from ggen.runner.plan import build_plan
 
@@ -284,7 +366,10 @@ def graph(
     except ValueError:
         raise UsageError(f'--format: unknown format "{fmt}" (dot, mermaid, json, html)') from None
     make = _load()
-    text = render_graph(build_plan(make, phases, tuple(workspace or ())), gf, make.project.name)
+    selected = _select(make, workspace, filter_, affected, all_, phases=phases)
+    if selected == ():
+        raise typer.Exit(0)
+    text = render_graph(build_plan(make, phases, selected or ()), gf, make.project.name)
     _emit(text, out)
 
 
@@ -301,7 +386,10 @@ def _emit(text: str, out: str | None) -> None:
 @_guard
 def explain(
     phase: Annotated[str, typer.Argument(help="The phase.")],
-    workspace: Annotated[str, typer.Option("--workspace", "-w", help="The workspace.")] = ".",
+    workspace: Annotated[
+        str | None,
+        typer.Option("--workspace", "-w", help="The workspace (default: the one you are in)."),
+    ] = None,
     cache_dir: Annotated[str | None, typer.Option("--cache-dir")] = None,
 ) -> None:
     """Would PHASE run on WORKSPACE, and why: what differs from the last recorded run."""
@@ -309,6 +397,8 @@ def explain(
     from ggen.runner.run import RunOptions
 
     make = _load()
+    if workspace is None:
+        workspace = (_select(make, None, None) or (".",))[0]
     e = explain_task(
         make, phase, workspace, RunOptions(phases=(phase,), cache_dir=cache_dir), _console("quiet")
     )

@@ -199,11 +199,11 @@ class Make:
 
 
 def find_make_file(root: str | os.PathLike[str]) -> Path:
-    """The make.toml of the project whose root directory is ``root``.
+    """The root make.toml of the project that the directory ``root`` lies in.
 
-    Parent directories are not searched: the project root is the directory ggen starts in or the
-    one named with ``-C DIR``, so what runs never depends on where a make.toml happens to lie.
-    Raises ``ConfigError`` when ``root`` is not a directory holding a make.toml file.
+    The nearest make.toml with a ``[project]`` table in ``root`` or above it (a workspace's own
+    make.toml has none), so ggen works from any directory of a project. Raises ``ConfigError``
+    when ``root`` is not a directory or no make.toml is found.
     """
     from ggen.make_loader import find_make_file as find
 
@@ -211,7 +211,7 @@ def find_make_file(root: str | os.PathLike[str]) -> Path:
 
 
 def load_make(start: str | os.PathLike[str]) -> Make:
-    """Read, validate and snapshot the project whose root directory is ``start``.
+    """Read, validate and snapshot the project that the directory ``start`` lies in.
 
     Reads the root make.toml and the make.toml of every workspace that has one, checks every key,
     type, path and cross-reference, and returns the immutable ``Make``. Any problem raises a

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -79,17 +80,19 @@ _PHASE_KEYS = (
     "port",
 )
 _GLOBAL_HOOKS = ("before_all", "after_all", "on_error")
+_PROJECT_HEADER = re.compile(r"^[ \t]*\[[ \t]*project[ \t]*\][ \t]*(?:#.*)?$", re.MULTILINE)
 
 
 def find_make_file(root: str | os.PathLike[str]) -> Path:
-    """The make.toml of the project whose root directory is ``root``.
+    """The root make.toml of the project that ``root`` (a directory) lies in.
 
-    Parent directories are not searched: the project root is the directory ggen starts in or the
-    one named with ``-C DIR``, so what runs never depends on where a make.toml happens to lie.
+    ``root`` and then each of its parents is searched for the nearest make.toml that has a
+    ``[project]`` table, as git, cargo and pnpm find their root from any subdirectory: a
+    workspace's own make.toml has none, so starting inside a workspace finds the project's.
     """
     root_path = Path(root)
     file = root_path / MAKE_FILE
-    if os.path.isfile(file):
+    if os.path.isfile(file) and _has_project_table(file):
         return file
     display = os.path.normpath(file)
     if os.path.isfile(root_path):
@@ -103,22 +106,52 @@ def find_make_file(root: str | os.PathLike[str]) -> Path:
         _fail(
             display, None, f"no such directory: {root_path}", "use -C DIR with a project directory"
         )
-    if os.path.exists(file):
+    if os.path.exists(file) and not os.path.isfile(file):
         _fail(display, None, "not a regular file", "make.toml must be a file")
+    parent = os.path.abspath(root_path)
+    while (up := os.path.dirname(parent)) != parent:
+        parent = up
+        candidate = Path(parent, MAKE_FILE)
+        if os.path.isfile(candidate) and _has_project_table(candidate):
+            return candidate
+    if os.path.isfile(file):
+        return file  # no project anywhere above: loading it says that [project] is missing
     _fail(
         display, None, "not found", "create make.toml or use -C DIR to name the project directory"
     )
 
 
+def _has_project_table(file: Path) -> bool:
+    """Whether ``file`` is a project's root make.toml: it has a ``[project]`` table.
+
+    A file that cannot be read or parsed counts as one, so that loading it reports the problem
+    instead of the search passing it by for a make.toml further up.
+    """
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return True
+    if _PROJECT_HEADER.search(text):
+        return True
+    if "project" not in text:
+        return False
+    import tomli
+
+    try:
+        return isinstance(tomli.loads(text).get("project"), dict)
+    except tomli.TOMLDecodeError:
+        return True
+
+
 def load_make(start: str | os.PathLike[str]) -> Make:
-    """Read, validate and snapshot the project whose root directory is ``start``.
+    """Read, validate and snapshot the project that the directory ``start`` lies in.
 
     Reads the root make.toml and the make.toml of every workspace that has one, checks every key,
     type, path and cross-reference, and returns the immutable ``Make``. Any problem raises a
     ``ConfigError`` (``CycleError`` for a workspace dependency cycle) naming file, key and fix.
     """
     file = find_make_file(start)
-    root_given = os.fspath(start)
+    root_given = os.fspath(file.parent)
     display = os.path.normpath(file)
     try:
         doc = _read_toml(os.fspath(file), display)

@@ -520,6 +520,31 @@ def test_find_make_file(tmp_path: Path) -> None:
     assert find_make_file(tmp_path) == tmp_path / "make.toml"
 
 
+def test_find_make_file_searches_parents_for_a_project_table(tmp_path: Path) -> None:
+    root = project(tmp_path, MINIMAL + '[workspace.api]\npath = "services/api"\n')
+    deep = root / "services/api/src/x"
+    deep.mkdir(parents=True)
+    # a workspace's own make.toml has no [project] table: the search passes it by
+    (root / "services/api/make.toml").write_text('[lifecycle.build]\ncommand = "true"\n')
+    assert find_make_file(deep) == root / "make.toml"
+    assert find_make_file(root / "services/api") == root / "make.toml"
+    make = load_make(deep)
+    assert make.root == str(root.resolve())
+    assert [w.name for w in make.workspaces] == ["api"]
+    # a nested project (any spelling of [project]) is the nearer root
+    for text in (
+        'project = { name = "n" }\n',
+        'project.name = "n"\n',
+        "[ project ] # n\nname = 'n'\n",
+    ):
+        (root / "services/make.toml").write_text(text)
+        assert find_make_file(deep) == root / "services/make.toml", text
+    # an unreadable nearest file counts as a root, so that loading says what is wrong with it
+    (root / "services/make.toml").write_text("project = = 1\n")
+    assert find_make_file(deep) == root / "services/make.toml"
+    assert error_of(deep).line == 1
+
+
 def test_syntax_error_has_line_and_column(tmp_path: Path) -> None:
     root = project(tmp_path, '[project]\nname = "p"\nversion = = "1"\n')
     err = error_of(root)
