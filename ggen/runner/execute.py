@@ -39,6 +39,7 @@ from ggen.runner.control import (
 )
 from ggen.runner.plan import task_id
 from ggen.runner.results import CacheStatus, Status, TaskResult
+from ggen.task_env import task_env
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -85,17 +86,20 @@ class TaskSpec:
     log_rel: str
 
 
-def task_spec(make: Make, workspace: str, phase: str, options: ExecOptions) -> TaskSpec:
-    """Resolve the commands, directory and environment of (workspace, phase)."""
+def task_spec(
+    make: Make,
+    workspace: str,
+    phase: str,
+    options: ExecOptions,
+    inherited: Mapping[str, str] = os.environ,
+) -> TaskSpec:
+    """Resolve the commands, directory and environment of (workspace, phase); the environment
+    is the one the task's key is made from (``ggen.task_env``)."""
     ws = make.workspace(workspace)
     spec = make.phase_for(workspace, phase)
     if ws is None or spec is None:
         raise InternalError(f"no task {task_id(workspace, phase)} in the snapshot")
-    env = dict(ws.env)
-    env.update(spec.env)
-    env["GGEN_PHASE"] = phase
-    env["GGEN_WORKSPACE"] = workspace
-    env["GGEN_PROJECT_ROOT"] = make.root
+    env = task_env(make, workspace, phase, inherited).set
     log_path = os.path.join(options.logs_dir, task_file_stem(workspace, phase) + ".log")
     return TaskSpec(
         task_id=task_id(workspace, phase),
@@ -103,7 +107,7 @@ def task_spec(make: Make, workspace: str, phase: str, options: ExecOptions) -> T
         phase=phase,
         cwd=os.path.normpath(os.path.join(make.root, ws.path)),
         commands=spec.commands,
-        env=tuple(sorted(env.items())),
+        env=env,
         timeout=options.timeout if options.timeout is not None else spec.timeout,
         retries=spec.retries,
         log_path=log_path,
