@@ -3,9 +3,13 @@ environment, its workspace's name), and inputs that change while a task runs are
 
 from __future__ import annotations
 
+import os
+import subprocess
+import time
 from pathlib import Path
 
-from monorepo import ggen, last_summary, statuses, write_tree
+import pytest
+from monorepo import ggen, ggen_command, last_summary, statuses, write_tree
 
 ENV_OVERLAP = {
     "make.toml": """
@@ -71,3 +75,79 @@ def test_a_workspace_renamed_at_the_same_path_is_a_miss(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
     assert statuses(last_summary(repo))["b:build"] == "ok"
     assert (repo / "a/dist/mode.txt").read_text() == "b\n"
+
+
+SLOW_BUILD = {
+    "make.toml": """
+        [project]
+        name = "slow"
+
+        [workspace.a]
+        path = "a"
+
+        [lifecycle.build]
+        commands = [
+            "mkdir -p dist",
+            "touch $GGEN_PROJECT_ROOT/../started && sleep 1 && cat src/*.txt > dist/out.txt",
+        ]
+        inputs = ["src/**"]
+        outputs = ["dist/**"]
+    """,
+    "a/src/in.txt": "v1\n",
+    "a/src/extra.txt": "extra\n",
+}
+
+# edit made while the task runs, and the edit that puts the inputs back as they were
+EDITS = {
+    "content": (
+        lambda src: (src / "in.txt").write_text("v3\n"),
+        lambda src: (src / "in.txt").write_text("v2\n"),
+    ),
+    "added": (
+        lambda src: (src / "new.txt").write_text("new\n"),
+        lambda src: (src / "new.txt").unlink(),
+    ),
+    "removed": (
+        lambda src: (src / "extra.txt").unlink(),
+        lambda src: (src / "extra.txt").write_text("extra\n"),
+    ),
+}
+CHANGED_FILE = {"content": "src/in.txt", "added": "src/new.txt", "removed": "src/extra.txt"}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_an_input_edited_while_its_task_runs_is_not_cached(tmp_path: Path, edit: str) -> None:
+    repo = write_tree(tmp_path / "repo", SLOW_BUILD)
+    src = repo / "a" / "src"
+    (src / "in.txt").write_text("v2\n")
+    started = tmp_path / "started"
+    env = {**os.environ, "GGEN_CACHE_DIR": str(repo / ".ggen-test-cache")}
+    proc = subprocess.Popen(
+        [*ggen_command(), "run", "build"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists():  # the command has begun: its inputs are keyed by now
+            assert proc.poll() is None and time.monotonic() < deadline, "the task never started"
+            time.sleep(0.02)
+        change, revert = EDITS[edit]
+        change(src)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out + err
+    # back to the inputs the first run was keyed with: no entry may claim to be their result
+    revert(src)
+    expected = "".join(p.read_text() for p in sorted(src.glob("*.txt")))
+    assert build(repo) == "ok"
+    assert (repo / "a/dist/out.txt").read_text() == expected
+    assert build(repo) == "cached"
+    # and the run that was not stored said which file changed
+    assert f"{CHANGED_FILE[edit]}" in err and "not cached" in err, err
