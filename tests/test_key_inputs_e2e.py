@@ -151,3 +151,18 @@ def test_an_input_edited_while_its_task_runs_is_not_cached(tmp_path: Path, edit:
     assert build(repo) == "cached"
     # and the run that was not stored said which file changed
     assert f"{CHANGED_FILE[edit]}" in err and "not cached" in err, err
+
+
+def test_an_input_whose_name_is_not_utf8_is_hashed_and_memoised(tmp_path: Path) -> None:
+    repo = write_tree(tmp_path / "repo", ENV_OVERLAP)
+    src = os.fsencode(repo / "a" / "src")
+    for name in (b"caf\xe9.txt", b"new\nline.txt"):
+        with open(os.path.join(src, name), "wb") as f:
+            f.write(b"latin-1 name\n")
+    assert build(repo) == "ok"
+    assert build(repo) == "cached"
+    with open(os.path.join(src, b"caf\xe9.txt"), "wb") as f:
+        f.write(b"edited\n")
+    text = explain(repo)
+    assert "would run" in text and "input changed: src/caf\\xe9.txt" in text, text
+    assert build(repo) == "ok"
