@@ -39,6 +39,7 @@ from ggen.runner.state import (
     record_state,
     write_summary,
 )
+from ggen.task_env import env_inputs_values
 
 if TYPE_CHECKING:
     from ggen.cache.digest import DigestMemo
@@ -146,6 +147,7 @@ class Session:
             control_dir=str(gdir / "control"),
             timeout=options.timeout,
             grace=options.grace,
+            environ=env_inputs_values(make),  # tasks get the values their keys were made from
         )
         Path(self.exec_options.control_dir).mkdir(parents=True, exist_ok=True)
         self.recipes: dict[str, Recipe] = {}
