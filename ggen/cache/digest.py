@@ -150,9 +150,10 @@ def has_writers(fd: int) -> bool | None:
     """Whether some process has the file open on ``fd`` open for writing or mapped writable
     (then its bytes may change with no stat field changing); None when this cannot be told.
 
-    Asks for a read lease and gives it back at once: Linux refuses one (EAGAIN) exactly while
-    such an opening exists. Other refusals (not the owner, a filesystem without leases) say
-    nothing.
+    Asks for a read lease: Linux refuses one (EAGAIN) exactly while such an opening exists.
+    Other refusals (not the owner, a filesystem without leases) say nothing. A lease granted
+    is kept until ``fd`` is closed (one system call less per file hashed): meanwhile a process
+    that opens the file for writing waits, as it does for ``_hash_mapped``.
     """
     if sys.platform != "linux":
         return None
@@ -163,8 +164,6 @@ def has_writers(fd: int) -> bool | None:
         return True
     except OSError:
         return None
-    with contextlib.suppress(OSError):
-        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
     return False
 
 
