@@ -279,3 +279,26 @@ def test_the_project_root_never_enters_a_key(tmp_path: Path) -> None:
         tmp_path / "x" / "two", "app", ({}, {}, {}, {}), ["GGEN_PROJECT_ROOT"]
     )
     assert one == two
+
+
+def test_changed_inputs_names_every_change_since_the_key(tmp_path: Path) -> None:
+    from ggen.cache.keys import changed_inputs
+
+    make_tree(tmp_path, {"a.txt": b"a", "b.txt": b"b", "c.txt": b"c"})
+    make = load_make(tmp_path)
+    index, memo = InputIndex(tmp_path), DigestMemo(None)
+    recipe = task_recipe(make, "app", "build", (), index, memo, {})
+    assert changed_inputs(recipe, make, "app", index, memo) == []
+    app = tmp_path / "app"
+    (app / "a.txt").write_bytes(b"A")
+    (app / "b.txt").unlink()
+    os.chmod(app / "c.txt", 0o755)
+    (app / "d.txt").write_bytes(b"d")
+    index.mark_changed("app")
+    found = {(d.reason, d.subject) for d in changed_inputs(recipe, make, "app", index, memo)}
+    assert found == {
+        (Reason.INPUT_CHANGED, "a.txt"),
+        (Reason.INPUT_REMOVED, "b.txt"),
+        (Reason.MODE_CHANGED, "c.txt"),
+        (Reason.INPUT_ADDED, "d.txt"),
+    }
