@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import mmap
 import os
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import orjson
 import pytest
 import xxhash
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ggen.cache.digest import (
     COARSE_MARGIN_NS,
@@ -17,10 +22,13 @@ from ggen.cache.digest import (
     READ_CHUNK,
     DigestMemo,
     FileDigest,
+    has_writers,
     hash_bytes,
     hash_file,
     is_trusted,
 )
+from ggen.cache.files import InputIndex
+from ggen.cache.keys import InputFile, Recipe
 
 
 def _write(path: Path, data: bytes, *, settle: bool = True) -> Path:
@@ -269,3 +277,110 @@ def test_relative_paths_are_keyed_absolute(tmp_path: Path, monkeypatch: pytest.M
     memo.digest(Path("a.txt"))
     memo.save()
     assert list(orjson.loads(memo_file.read_bytes())["entries"]) == [str(tmp_path / "a.txt")]
+
+
+# -- what the memo can see: writes through a shared mapping ---------------------------------
+def test_memo_sees_writes_through_a_shared_mapping(tmp_path: Path) -> None:
+    """Writes through a writable shared mapping change mtime only at the first write to a clean
+    page: later ones change the bytes with every stat field unchanged. The memo never records
+    a digest while the file is mapped (or open) for writing, so it reads such a file again."""
+    path = _write(tmp_path / "mapped.bin", b"a" * 4096)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        with mmap.mmap(fd, 4096) as mapped:
+            mapped[0:1] = b"b"  # the first write: mtime moves now, and only now
+            _settle(path)
+            memo = DigestMemo(None)
+            assert memo.digest(path).digest == hash_bytes(b"b" + b"a" * 4095)
+            before = os.stat(path)
+            mapped[1:2] = b"c"
+            after = os.stat(path)
+            unchanged = (before.st_size, before.st_mtime_ns, before.st_ctime_ns, before.st_ino)
+            assert unchanged == (after.st_size, after.st_mtime_ns, after.st_ctime_ns, after.st_ino)
+            assert memo.digest(path).digest == hash_bytes(b"bc" + b"a" * 4094)
+    finally:
+        os.close(fd)
+    # once no one can write it any more, it is memoised again
+    memo.digest(path)
+    read = memo.files_read
+    assert memo.digest(path).digest == hash_bytes(b"bc" + b"a" * 4094)
+    assert memo.files_read == read
+
+
+def test_a_file_open_for_writing_is_read_every_time(tmp_path: Path) -> None:
+    path = _write(tmp_path / "open.txt", b"data")
+    with open(path, "r+b"):
+        memo = DigestMemo(None)
+        memo.digest(path)
+        memo.digest(path)
+        assert memo.files_read == 2
+    assert has_writers_of(path) is False
+
+
+def has_writers_of(path: Path) -> bool | None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return has_writers(fd)
+    finally:
+        os.close(fd)
+
+
+# -- any name the filesystem allows ------------------------------------------------------------
+byte_names = (
+    st.binary(min_size=1, max_size=10)
+    .map(lambda b: b.replace(b"/", b"_").replace(b"\0", b"_"))
+    .filter(lambda b: b not in (b".", b"..", b".git", b".ggen"))
+)
+special = st.sampled_from(
+    [b"new\nline", b"\xff\xfe", b"sp ace", b"quo\"te's", b"caf\xc3\xa9", b"\x00bytes:41"]
+)
+name_sets = st.lists(
+    st.one_of(special.map(lambda b: b.replace(b"\0", b"_")), byte_names),
+    min_size=1,
+    max_size=6,
+    unique=True,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(names=name_sets, use_git=st.booleans())
+def test_any_file_name_is_listed_keyed_and_memoised(names: list[bytes], use_git: bool) -> None:
+    """Byte file names (newlines, not UTF-8, spaces, quotes): listed as inputs, keyed by their
+    bytes, memoised; the memo and the key recipe survive being saved and loaded."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        src = os.path.join(os.fsencode(root), b"src")
+        os.mkdir(src)
+        for i, name in enumerate(names):
+            with open(os.path.join(src, name), "wb") as f:
+                f.write(b"content %d" % i)
+        if use_git:
+            subprocess.run(["git", "init", "-q", str(root)], check=True)
+        index = InputIndex(root)
+        pairs = index.task_inputs(".", ["src/**"], ())
+        assert sorted(os.fsencode(k) for k, _ in pairs) == sorted(b"src/" + n for n in names)
+        _settle(Path(os.fsdecode(os.path.join(src, names[-1]))))
+        memo_file = root / ".ggen" / "digests.json"
+        memo = DigestMemo(memo_file)
+        inputs = tuple(InputFile(k, memo.digest(p).digest, False) for k, p in pairs)
+        recipe = Recipe("build", ".", ("cat src/*",), (), (), inputs, ())
+        memo.save()
+        assert memo_file.exists()
+        again = DigestMemo(memo_file)
+        for key_path, path in pairs:
+            assert again.digest(path).digest == dict((f.path, f.digest) for f in inputs)[key_path]
+        assert again.files_read == 0
+        data = orjson.loads(orjson.dumps(recipe.to_json()))
+        assert Recipe.from_json(data) == recipe and Recipe.from_json(data).key() == recipe.key()
+        # every name is keyed by its own bytes: renaming one file changes the key
+        first = os.path.join(src, names[0])
+        os.rename(first, first + b"~")
+        moved = tuple(
+            InputFile(
+                os.fsdecode(b"src/" + names[0] + b"~") if f.path == pairs[0][0] else f.path,
+                f.digest,
+                False,
+            )
+            for f in inputs
+        )
+        assert Recipe("build", ".", ("cat src/*",), (), (), moved, ()).key() != recipe.key()

@@ -10,6 +10,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from procs import files_exist, read_pids, running, survivors, wait_for
 
 from ggen.runner.control import control_path, request_stop, task_identity
@@ -256,3 +257,52 @@ def test_a_worker_stops_its_command_and_exits_when_its_parent_dies(tmp_path: Pat
     t0 = time.monotonic()
     wait_for(lambda: not survivors(pids), 5, "the worker and its command to end")
     assert time.monotonic() - t0 < 2
+
+
+def test_env_inputs_get_the_scheduling_process_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker elsewhere (Dask) has an environment of its own: the task still gets the
+    env_inputs values its key was made from, set or unset, and the same key."""
+    from ggen.cache.digest import DigestMemo
+    from ggen.cache.files import InputIndex
+    from ggen.cache.keys import task_recipe
+    from ggen.make import load_make
+    from ggen.runner.execute import task_spec
+    from ggen.task_env import env_inputs_values
+
+    (tmp_path / "make.toml").write_text(
+        textwrap.dedent(
+            """
+            [project]
+            name = "p"
+
+            [lifecycle.build]
+            command = "echo mode=${MODE-none} ci=${CI-none}"
+            env_inputs = ["MODE", "CI"]
+            """
+        )
+    )
+    make = load_make(tmp_path)
+    scheduler = {"MODE": "scheduler", "PATH": os.environ["PATH"]}
+    pinned = env_inputs_values(make, scheduler)
+    assert pinned == (("MODE", "scheduler"),)
+    monkeypatch.setenv("MODE", "worker")
+    monkeypatch.setenv("CI", "true")
+    opts = ExecOptions(
+        logs_dir=str(tmp_path / ".ggen" / "logs"),
+        control_dir=str(tmp_path / ".ggen" / "control"),
+        environ=pinned,
+    )
+    s = task_spec(make, ".", "build", opts)
+    assert execute(s, opts).status is Status.OK
+    assert log_of(tmp_path, s) == "mode=scheduler ci=none\n"
+    key = task_recipe(make, ".", "build", (), InputIndex(tmp_path), DigestMemo(None), scheduler)
+    worker = task_recipe(make, ".", "build", (), InputIndex(tmp_path), DigestMemo(None))
+    assert key.env == (
+        ("CI", "\x00unset"),
+        ("GGEN_PHASE", "build"),
+        ("GGEN_WORKSPACE", "."),
+        ("MODE", "scheduler"),
+    )
+    assert worker.key() != key.key()

@@ -2,25 +2,48 @@
 
 A digest is the 32-hex-char xxh3-128 of a file's bytes. ``DigestMemo`` remembers, per absolute
 path, the digest together with the stat data it was taken under (size, mtime_ns, ctime_ns,
-inode) and the moment of recording. A later lookup whose stat data match returns the memoised
-digest without reading the file, unless the entry is *racy*: a file modified within the
-timestamp granularity of the moment it was hashed could be modified again without its stat data
-changing (the racy-git problem), so such an entry is hashed again.
+inode) and the moment of recording (the clock read before the file was opened). A later lookup
+returns the memoised digest without reading the file when all four stat fields are equal and
+the entry is trusted; otherwise the file is read again.
 
-The rule (see ``is_trusted``): an entry is trusted only if both the file's mtime and ctime were
-older than the recording moment by more than the filesystem's timestamp granularity. Linux
-stamps files from a clock that lags the real time by at most one tick (<= 10 ms), so a margin of
-50 ms is sound for local filesystems; timestamps in whole milliseconds betray a coarse
-filesystem (FAT: 2 s, HFS+: 1 s) and get a 2 s margin. ctime is part of the check because no
-program can set it: a rewrite that restores the old mtime (``cp -p``, ``rsync -t``) still
-changes it. Limitation: on a network filesystem whose server clock lags the local clock, a file
-modified within one server tick of being hashed may go unnoticed (``--force`` helps).
+What the memo trusts, and so what it can and cannot see (as git's "racy git" documentation
+says for its index):
+
+- A change is seen when it changes the size, the inode (a file replaced by rename, as editors
+  and ``ggen`` itself write), mtime or ctime. Every ``write(2)``, ``truncate`` and rename onto
+  the path does. ctime cannot be set by any program, so a rewrite that puts the old mtime back
+  (``cp -p``, ``rsync -t``, ``touch -d``) is still seen.
+- The racy-clock-tick rule (``is_trusted``): the kernel stamps files from a clock that lags
+  the real time by up to one tick, so a file modified in the same tick as it was hashed, and
+  again later in that tick, could keep its stat data. An entry is therefore trusted only if the
+  file's mtime and ctime were older than the recording moment by more than the timestamp
+  granularity: 50 ms on local Linux filesystems (5x the coarsest tick), 2 s where timestamps
+  come in whole milliseconds (FAT: 2 s, HFS+: 1 s). A racy entry is hashed again on every
+  lookup until it is old enough to be recorded as trusted.
+- Writes through a shared, writable ``mmap`` change no stat field except at the first write to
+  each clean page (Linux updates mtime and ctime only then); a process that keeps a page
+  mapped can change its bytes again and again with size, mtime, ctime and inode unchanged. The
+  memo sees those only because it never records a digest while any process has the file open
+  for writing or mapped writable: before hashing, it asks for a read lease (``F_SETLEASE``),
+  which Linux refuses while such an opening exists, and such a file is read again on every
+  lookup. A writer that opens the file after the digest was recorded changes mtime and ctime
+  at its first write, which the stat comparison sees.
+- It cannot see: a writer it could not ask about (no lease where ggen does not own the file
+  and lacks CAP_LEASE, on network filesystems, and on systems other than Linux: there the
+  digest is recorded as if no writer were there); writes made by another machine to a shared
+  filesystem; writes to the block device under the filesystem; a clock set back so that a
+  later change carries the same timestamps; and, on a network filesystem whose server clock
+  lags the local clock, a file modified within one server tick of being hashed. ``--force``
+  runs every task whatever the memo says.
 
 Large files are hashed through ``mmap`` under a read lease: the lease makes any process that
 wants to truncate or write the file wait until the hash is done, so the mapping cannot shrink
 under us (which would kill the process with SIGBUS). Where a lease cannot be had (another
 process has the file open for writing, not the owner, network filesystem, not Linux), a plain
 read loop is used.
+
+The memo file is orjson; paths that are not valid UTF-8 (any name the filesystem allows) are
+kept in it in the ``fsnames.portable`` form.
 """
 
 from __future__ import annotations
@@ -40,6 +63,7 @@ import orjson
 import xxhash
 
 from ggen.atomic import write_bytes_atomic
+from ggen.cache.fsnames import MARK, portable, unportable
 
 if sys.platform == "linux":
     import fcntl
@@ -120,6 +144,27 @@ def _hash_mapped(fd: int) -> tuple[str, int] | None:
     finally:
         with contextlib.suppress(OSError):
             fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+
+
+def has_writers(fd: int) -> bool | None:
+    """Whether some process has the file open on ``fd`` open for writing or mapped writable
+    (then its bytes may change with no stat field changing); None when this cannot be told.
+
+    Asks for a read lease: Linux refuses one (EAGAIN) exactly while such an opening exists.
+    Other refusals (not the owner, a filesystem without leases) say nothing. A lease granted
+    is kept until ``fd`` is closed (one system call less per file hashed): meanwhile a process
+    that opens the file for writing waits, as it does for ``_hash_mapped``.
+    """
+    if sys.platform != "linux":
+        return None
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGURG)  # a lease break must not kill us
+        fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    return False
 
 
 @dataclass(frozen=True)
@@ -221,12 +266,14 @@ class DigestMemo:
         fd = os.open(key, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         try:
             st = os.fstat(fd)
+            writers = has_writers(fd)
             digest, size = hash_fd(fd)
         finally:
             os.close(fd)
         with self._lock:
             self.files_read += 1
-            if size == st.st_size:
+            # a file someone may write without changing its stat data is never memoised
+            if size == st.st_size and not writers:
                 entry: Entry = [
                     size,
                     st.st_mtime_ns,
@@ -237,7 +284,7 @@ class DigestMemo:
                 ]
                 self._entries[key] = entry
                 self._changed[key] = entry
-            else:  # changed while being read: do not remember a digest of mixed contents
+            else:  # being written, or changed while being read: remember nothing
                 self._forget_locked(key)
         return FileDigest(digest, size, bool(st.st_mode & stat.S_IXUSR))
 
@@ -262,7 +309,8 @@ class DigestMemo:
                 else:
                     merged[key] = entry
             merged = self._bounded(merged)
-            payload = {"version": MEMO_VERSION, "entries": merged}
+            entries = {portable(k): e for k, e in merged.items()}
+            payload = {"version": MEMO_VERSION, "entries": entries}
             try:
                 write_bytes_atomic(self.path, orjson.dumps(payload))
             except OSError:
@@ -297,4 +345,13 @@ def _load(path: Path) -> dict[str, Entry]:
     entries = raw.get("entries")
     if not isinstance(entries, dict):
         return {}
-    return {k: v for k, v in entries.items() if type(v) is list}
+    loaded: dict[str, Entry] = {}
+    for k, v in entries.items():
+        if type(v) is list:
+            if k.startswith(MARK):
+                try:
+                    k = unportable(k)
+                except ValueError:
+                    continue
+            loaded[k] = v
+    return loaded

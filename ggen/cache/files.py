@@ -159,11 +159,15 @@ class Globs:
 
     def __init__(self, patterns: Iterable[str]) -> None:
         self.patterns: tuple[_Pattern, ...] = tuple(_parse(patterns))
-        self._regexes = tuple((re.compile(_glob_regex(p.body)), p.include) for p in self.patterns)
+        # DOTALL: a file name may hold a newline, which "." would not match
+        flags = re.DOTALL
+        self._regexes = tuple(
+            (re.compile(_glob_regex(p.body), flags), p.include) for p in self.patterns
+        )
         self._any_negation = any(not p.include for p in self.patterns)
         if not self._any_negation and self.patterns:
             joined = "|".join(f"(?:{_glob_regex(p.body)})" for p in self.patterns)
-            self._union: re.Pattern[str] | None = re.compile(joined)
+            self._union: re.Pattern[str] | None = re.compile(joined, flags)
         else:
             self._union = None
 

@@ -4,6 +4,12 @@ digested with xxh3-128; and ``explain``, which says why two recipes give differe
 A ``Recipe`` is the key's pre-image kept as data, so that ``ggen explain`` can compare the last
 recorded one with today's field by field. Absolute paths never enter it: a second checkout at
 another path, or another machine, gets the same keys.
+
+The environment in a recipe is the keyed part of the environment the task's commands get,
+computed by the same function that makes that environment for running them
+(``ggen.task_env``). After a task ran, ``changed_inputs`` lists its input files again and
+compares them with the recipe's, so that outputs made while an input was being edited are
+never stored under a key that names the input's earlier contents.
 """
 
 from __future__ import annotations
@@ -17,13 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 import xxhash
 
+from ggen.cache.fsnames import portable, shown, unportable
+from ggen.task_env import UNSET as UNSET
+from ggen.task_env import task_env
+
 if TYPE_CHECKING:
     from ggen.cache.digest import DigestMemo
     from ggen.cache.files import InputIndex
     from ggen.make import Make
 
-KEY_FORMAT = 1
-UNSET = "\x00unset"  # the value of an env_inputs variable that is not set
+KEY_FORMAT = 2  # 2: the environment the task gets (GGEN_WORKSPACE, GGEN_PHASE included)
 
 _LEN = struct.Struct(">Q")
 _EXECUTABLE = _LEN.pack(1) + b"x"
@@ -46,7 +55,7 @@ class Recipe:
     phase: str
     workspace_path: str
     commands: tuple[str, ...]
-    env: tuple[tuple[str, str], ...]  # sorted; env_inputs included (UNSET when not set)
+    env: tuple[tuple[str, str], ...]  # sorted; ``TaskEnv.keyed`` (UNSET: not set)
     outputs: tuple[str, ...]
     inputs: tuple[InputFile, ...]  # sorted by path
     upstream: tuple[tuple[str, str], ...]  # sorted (task id, key)
@@ -76,8 +85,9 @@ class Recipe:
         put_list([x for pair in self.env for x in pair])
         put_list(self.outputs)
         add(pack(len(self.inputs)))
+        fsencode = os.fsencode  # a file name is keyed by its bytes, whatever they are
         for f in self.inputs:  # the hot loop, written out
-            path = f.path.encode("utf-8", "surrogateescape")
+            path = fsencode(f.path)
             digest = f.digest.encode("utf-8", "surrogateescape")
             add(pack(len(path)))
             add(path)
@@ -92,14 +102,16 @@ class Recipe:
         return xxhash.xxh3_128_hexdigest(self.encode())
 
     def to_json(self) -> dict[str, Any]:
+        """The recipe as JSON data; names that are not UTF-8 (file names, values of outside
+        variables) in ``fsnames.portable`` form."""
         return {
             "format": self.format,
             "phase": self.phase,
-            "workspace_path": self.workspace_path,
+            "workspace_path": portable(self.workspace_path),
             "commands": list(self.commands),
-            "env": [list(p) for p in self.env],
+            "env": [[portable(k), portable(v)] for k, v in self.env],
             "outputs": list(self.outputs),
-            "inputs": [[f.path, f.digest, f.executable] for f in self.inputs],
+            "inputs": [[portable(f.path), f.digest, f.executable] for f in self.inputs],
             "upstream": [list(p) for p in self.upstream],
         }
 
@@ -110,11 +122,13 @@ class Recipe:
             return Recipe(
                 format=int(data["format"]),
                 phase=str(data["phase"]),
-                workspace_path=str(data["workspace_path"]),
+                workspace_path=unportable(str(data["workspace_path"])),
                 commands=tuple(str(c) for c in data["commands"]),
-                env=tuple((str(k), str(v)) for k, v in data["env"]),
+                env=tuple((unportable(str(k)), unportable(str(v))) for k, v in data["env"]),
                 outputs=tuple(str(o) for o in data["outputs"]),
-                inputs=tuple(InputFile(str(p), str(d), bool(x)) for p, d, x in data["inputs"]),
+                inputs=tuple(
+                    InputFile(unportable(str(p)), str(d), bool(x)) for p, d, x in data["inputs"]
+                ),
                 upstream=tuple((str(t), str(k)) for t, k in data["upstream"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -131,7 +145,27 @@ def task_recipe(
     environ: Mapping[str, str] = os.environ,
 ) -> Recipe:
     """The recipe of task (workspace, phase) given its upstream (task id, key) pairs: the
-    files are listed through ``index`` and hashed through ``memo`` as they are now."""
+    files are listed through ``index`` and hashed through ``memo`` as they are now, and the
+    environment is the one the task gets when started from ``environ``."""
+    ws = make.workspace(workspace)
+    spec = make.phase_for(workspace, phase)
+    if ws is None or spec is None:
+        raise KeyError(f"{workspace}:{phase}")
+    return Recipe(
+        phase=phase,
+        workspace_path=ws.path,
+        commands=spec.commands,
+        env=task_env(make, workspace, phase, environ).keyed,
+        outputs=spec.outputs,
+        inputs=task_input_files(make, workspace, phase, index, memo),
+        upstream=tuple(sorted(upstream)),
+    )
+
+
+def task_input_files(
+    make: Make, workspace: str, phase: str, index: InputIndex, memo: DigestMemo
+) -> tuple[InputFile, ...]:
+    """The input files of task (workspace, phase) as they are now, sorted by key path."""
     ws = make.workspace(workspace)
     spec = make.phase_for(workspace, phase)
     if ws is None or spec is None:
@@ -143,30 +177,28 @@ def task_recipe(
     for key_path, path in sorted(files.items()):
         d = memo.digest(path)
         inputs.append(InputFile(key_path, d.digest, d.executable))
-    return Recipe(
-        phase=phase,
-        workspace_path=ws.path,
-        commands=spec.commands,
-        env=resolved_env(ws.env, spec.env, spec.env_inputs, environ),
-        outputs=spec.outputs,
-        inputs=tuple(inputs),
-        upstream=tuple(sorted(upstream)),
-    )
+    return tuple(inputs)
 
 
-def resolved_env(
-    base: Iterable[tuple[str, str]],
-    phase_env: Iterable[tuple[str, str]],
-    env_inputs: Iterable[str],
-    environ: Mapping[str, str] = os.environ,
-) -> tuple[tuple[str, str], ...]:
-    """The environment that enters a key: [env], the workspace's, the phase's, and the outside
-    values of ``env_inputs`` (``UNSET`` when absent), sorted by name."""
-    env = dict(base)
-    env.update(phase_env)
-    for name in env_inputs:
-        env[name] = environ.get(name, UNSET)
-    return tuple(sorted(env.items()))
+def changed_inputs(
+    recipe: Recipe,
+    make: Make,
+    workspace: str,
+    index: InputIndex,
+    memo: DigestMemo,
+) -> list[Difference]:
+    """How the task's input files differ now from those its key was made from: contents or
+    executable bit changed, files added or removed (empty when none did).
+
+    Called once a task has succeeded: the stat memo answers for every file left untouched, so
+    this costs a listing and a stat per input. ``index`` must have been told
+    (``mark_changed``) that the task's workspace may have changed.
+    """
+    try:
+        now = task_input_files(make, workspace, recipe.phase, index, memo)
+    except OSError as exc:  # removed (or made unreadable) between the listing and the hash
+        return [Difference(Reason.INPUT_REMOVED, os.fsdecode(exc.filename or ""))]
+    return _input_differences(recipe.inputs, now)
 
 
 class Reason(enum.Enum):
@@ -199,7 +231,7 @@ class Difference:
     def __str__(self) -> str:
         text = self.reason.value
         if self.subject:
-            text += f": {self.subject}"
+            text += f": {shown(self.subject)}"
         if self.detail:
             text += f" ({self.detail})"
         return text
@@ -231,8 +263,20 @@ def explain(old: Recipe | None, new: Recipe) -> list[Difference]:
         diffs.append(
             Difference(Reason.OUTPUTS, detail=f"{list(old.outputs)} -> {list(new.outputs)}")
         )
-    old_in = {f.path: f for f in old.inputs}
-    new_in = {f.path: f for f in new.inputs}
+    diffs.extend(_input_differences(old.inputs, new.inputs))
+    old_up, new_up = dict(old.upstream), dict(new.upstream)
+    for tid in sorted(old_up.keys() | new_up.keys()):
+        if old_up.get(tid) != new_up.get(tid):
+            diffs.append(Difference(Reason.UPSTREAM, tid))
+    return diffs
+
+
+def _input_differences(old: Sequence[InputFile], new: Sequence[InputFile]) -> list[Difference]:
+    if old == new:
+        return []
+    diffs: list[Difference] = []
+    old_in = {f.path: f for f in old}
+    new_in = {f.path: f for f in new}
     for path in sorted(old_in.keys() | new_in.keys()):
         was, now = old_in.get(path), new_in.get(path)
         if was is None:
@@ -243,10 +287,6 @@ def explain(old: Recipe | None, new: Recipe) -> list[Difference]:
             diffs.append(Difference(Reason.INPUT_CHANGED, path))
         elif was.executable != now.executable:
             diffs.append(Difference(Reason.MODE_CHANGED, path))
-    old_up, new_up = dict(old.upstream), dict(new.upstream)
-    for tid in sorted(old_up.keys() | new_up.keys()):
-        if old_up.get(tid) != new_up.get(tid):
-            diffs.append(Difference(Reason.UPSTREAM, tid))
     return diffs
 
 

@@ -26,7 +26,7 @@ from types import FrameType
 from typing import Any
 
 from ggen.errors import InternalError
-from ggen.make import Make
+from ggen.make import Env, Make
 from ggen.names import task_file_stem
 from ggen.runner.control import (
     control_path,
@@ -39,6 +39,7 @@ from ggen.runner.control import (
 )
 from ggen.runner.plan import task_id
 from ggen.runner.results import CacheStatus, Status, TaskResult
+from ggen.task_env import task_env
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -67,6 +68,8 @@ class ExecOptions:
     timeout: float | None = None  # --timeout: overrides every phase's own
     grace: float = DEFAULT_GRACE
     append_log: bool = False  # a start after a worker died: keep what the log holds
+    # the scheduling process's values of env_inputs variables (None: this process's own)
+    environ: Env | None = None
 
 
 @dataclass(frozen=True)
@@ -83,19 +86,18 @@ class TaskSpec:
     retries: int
     log_path: str
     log_rel: str
+    unset: tuple[str, ...] = ()  # removed from the inherited environment
 
 
 def task_spec(make: Make, workspace: str, phase: str, options: ExecOptions) -> TaskSpec:
-    """Resolve the commands, directory and environment of (workspace, phase)."""
+    """Resolve the commands, directory and environment of (workspace, phase); the environment
+    is the one the task's key is made from (``ggen.task_env``)."""
     ws = make.workspace(workspace)
     spec = make.phase_for(workspace, phase)
     if ws is None or spec is None:
         raise InternalError(f"no task {task_id(workspace, phase)} in the snapshot")
-    env = dict(ws.env)
-    env.update(spec.env)
-    env["GGEN_PHASE"] = phase
-    env["GGEN_WORKSPACE"] = workspace
-    env["GGEN_PROJECT_ROOT"] = make.root
+    inherited = os.environ if options.environ is None else dict(options.environ)
+    env = task_env(make, workspace, phase, inherited)
     log_path = os.path.join(options.logs_dir, task_file_stem(workspace, phase) + ".log")
     return TaskSpec(
         task_id=task_id(workspace, phase),
@@ -103,7 +105,8 @@ def task_spec(make: Make, workspace: str, phase: str, options: ExecOptions) -> T
         phase=phase,
         cwd=os.path.normpath(os.path.join(make.root, ws.path)),
         commands=spec.commands,
-        env=tuple(sorted(env.items())),
+        env=env.set,
+        unset=env.unset,
         timeout=options.timeout if options.timeout is not None else spec.timeout,
         retries=spec.retries,
         log_path=log_path,
@@ -330,7 +333,9 @@ def execute(spec: TaskSpec, options: ExecOptions) -> TaskResult:
     A timeout covers the whole task, retries included; a timed-out task is not retried, nor
     is one stopped by an interrupt.
     """
-    env: Mapping[str, str] = {**os.environ, **dict(spec.env)}
+    env: dict[str, str] = {**os.environ, **dict(spec.env)}
+    for name in spec.unset:
+        env.pop(name, None)
     Path(spec.log_path).parent.mkdir(parents=True, exist_ok=True)
     Path(options.control_dir).mkdir(parents=True, exist_ok=True)
     control = control_path(options.control_dir, spec.workspace, spec.phase)

@@ -39,6 +39,7 @@ from ggen.runner.state import (
     record_state,
     write_summary,
 )
+from ggen.task_env import env_inputs_values
 
 if TYPE_CHECKING:
     from ggen.cache.digest import DigestMemo
@@ -146,6 +147,7 @@ class Session:
             control_dir=str(gdir / "control"),
             timeout=options.timeout,
             grace=options.grace,
+            environ=env_inputs_values(make),  # tasks get the values their keys were made from
         )
         Path(self.exec_options.control_dir).mkdir(parents=True, exist_ok=True)
         self.recipes: dict[str, Recipe] = {}
@@ -322,6 +324,8 @@ class Session:
         attempts = result.attempts + self._deaths.get(task.id, 0)
         result = result.evolve(key=key, cache=cache, attempts=attempts)
         if result.status is Status.OK and cache is CacheStatus.MISS and self.store and key:
+            if self._inputs_changed(task):
+                return result
             log = (self.root / result.log).read_bytes() if result.log else b""
             manifest = self.store.save(
                 key,
@@ -338,6 +342,23 @@ class Session:
 
                 push_from_store(self.remote, self.store, key)
         return result
+
+    def _inputs_changed(self, task: Task) -> bool:
+        """Whether the task's inputs changed while it ran (then its outputs may come from
+        other contents than those its key names, and are not stored): say which, if so."""
+        from ggen.cache.keys import changed_inputs
+
+        recipe = self.recipes.get(task.id)
+        if recipe is None:
+            return False
+        changed = changed_inputs(recipe, self.make, task.workspace, self.index(), self.memo)
+        if changed:
+            more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+            self.console.warn(
+                f"{task.id}: {changed[0]}{more} while the task ran; its outputs are not cached"
+                " (if the task writes that file itself, declare it in its outputs)"
+            )
+        return bool(changed)
 
     def retry(self, task: Task, future: Future[TaskResult]) -> Future[TaskResult] | None:
         """Start again a task whose worker process died running it, while its phase's
