@@ -464,10 +464,14 @@ def open_store(make: Make, options: RunOptions, warn: Callable[[str], None]) -> 
     """The local store, unless --no-cache."""
     if options.no_cache:
         return None
+    from ggen.cache.signing import signing_key_from_env
     from ggen.cache.store import Store
 
     return Store(
-        resolve_cache_dir(make, options.cache_dir), max_size=make.cache.max_size, warn=warn
+        resolve_cache_dir(make, options.cache_dir),
+        max_size=make.cache.max_size,
+        warn=warn,
+        signing_key=signing_key_from_env(),
     )
 
 
