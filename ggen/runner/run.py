@@ -488,6 +488,7 @@ def open_remote(make: Make, options: RunOptions, warn: Callable[[str], None]) ->
         options.remote_read_only or make.cache.remote_read_only,
         warn,
         config_url=make.cache.remote,
+        config_deadline=make.cache.remote_timeout,
     )
 
 
