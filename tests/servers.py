@@ -339,7 +339,7 @@ class Misbehavior(enum.Enum):
 
     ENDLESS = "endless"  # 200 without a length, then bytes as fast as the client takes them
     DRIP = "drip"  # 200 without a length, then one byte per second
-    STALL = "stall"  # 200 and a Content-Length, then nothing
+    STALL = "stall"  # 200 without a length, then nothing
 
 
 class MisbehavingCache:
@@ -396,10 +396,7 @@ class MisbehavingCache:
 
     def _misbehave(self, req: http.server.BaseHTTPRequestHandler, release: threading.Event) -> None:
         req.send_response(200)
-        if self.blobs is Misbehavior.STALL:
-            req.send_header("Content-Length", "1000")
-        else:
-            req.send_header("Connection", "close")
+        req.send_header("Connection", "close")  # no length: nothing to refuse up front
         req.end_headers()
         req.wfile.flush()
         if self.blobs is Misbehavior.STALL:
