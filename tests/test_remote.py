@@ -372,6 +372,22 @@ def test_an_endless_blob_declared_empty_is_cut_at_one_byte(tmp_path: Path) -> No
     assert "the body is longer than the 0 bytes declared" in warned[0]
 
 
+def test_a_blob_of_undeclared_size_is_cut_at_its_bound(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, warned: Warnings
+) -> None:
+    import ggen.cache.remote as remote_module
+
+    monkeypatch.setattr(remote_module, "UNDECLARED_BLOB_BYTES", 5000)
+    with (
+        MisbehavingCache({}, Misbehavior.ENDLESS) as server,
+        RemoteCache(server.url, warn=warned) as remote,
+    ):
+        assert remote.download_blob(KEY, tmp_path / "out" / "blob") is False
+    assert os.listdir(tmp_path / "out") == []
+    assert len(warned) == 1
+    assert "longer than the 5000-byte bound of a blob of undeclared size" in warned[0]
+
+
 def test_an_endless_manifest_is_cut_at_its_bound(
     monkeypatch: pytest.MonkeyPatch, warned: Warnings
 ) -> None:
@@ -393,7 +409,7 @@ def test_an_endless_manifest_is_cut_at_its_bound(
         assert remote.get_manifest(KEY) is None
         assert time.monotonic() - begun < 2
     assert len(warned) == 1
-    assert "longer than the 1000 bytes declared" in warned[0]
+    assert "the body is longer than the 1000-byte bound of a manifest" in warned[0]
 
 
 @pytest.mark.parametrize("blobs", [Misbehavior.DRIP, Misbehavior.STALL])
@@ -951,7 +967,7 @@ def test_fetch_with_a_corrupt_blob_on_the_server_stores_nothing(
         "same size": f"received a blob whose digest is {digest_of(tampered)}",
         "shorter": f"the body ends at {len(tampered)} of {entry.size} bytes",
         # nginx announces the length: refused before the body is read
-        "longer": f"the server announces {entry.size + 1} bytes, over {entry.size}",
+        "longer": f"the server announces {entry.size + 1} bytes, more than the {entry.size} bytes",
     }[change]
     assert expected in warned[0]
 

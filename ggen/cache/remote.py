@@ -500,20 +500,21 @@ class RemoteCache:
         path: str,
         limit: int,
         sink: Callable[[bytes], object],
+        bound: str,
     ) -> int | None:
         """Pass the body to ``sink`` in chunks and return its length; None after a fault (a
         broken transfer, a missed deadline, or a body longer than ``limit``, which is read no
-        further than ``limit`` + 1 bytes)."""
+        further than ``limit`` + 1 bytes; ``bound`` says what the limit is, for the warning)."""
         announced = response.headers.get("Content-Length")
         if announced is not None and announced.isdigit() and int(announced) > limit:
-            self._fault(f"GET {path}: the server announces {announced} bytes, over {limit}")
+            self._fault(f"GET {path}: the server announces {announced} bytes, more than {bound}")
             return None
         received = 0
         try:
             while chunk := response.read(min(CHUNK_SIZE, limit + 1 - received)):
                 received += len(chunk)
                 if received > limit:
-                    self._fault(f"GET {path}: the body is longer than the {limit} bytes declared")
+                    self._fault(f"GET {path}: the body is longer than {bound}")
                     return None
                 sink(chunk)
         except TransportError as exc:
@@ -548,7 +549,10 @@ class RemoteCache:
                 if response.status != 200:
                     self._unexpected("GET", path, response)
                     return None
-                length = self._read_body(transfer, response, path, MAX_MANIFEST_BYTES, data.extend)
+                bound = f"the {MAX_MANIFEST_BYTES}-byte bound of a manifest"
+                length = self._read_body(
+                    transfer, response, path, MAX_MANIFEST_BYTES, data.extend, bound
+                )
                 complete = length is not None
                 if not complete:
                     return None
@@ -597,16 +601,16 @@ class RemoteCache:
         *,
         body: bytes | IO[bytes] | None = None,
         headers: Mapping[str, str] | None = None,
-        expected: tuple[int, ...] = (200, 201, 202, 204),
+        quiet: tuple[int, ...] = (),
     ) -> int | None:
         """Send a request whose answer's body does not matter (PUT, HEAD) as one transfer;
-        its status, or None after a fault. A status not ``expected`` is a fault too."""
+        its status, or None after a fault. A status neither 2xx nor ``quiet`` is a fault too."""
         with self._transfers.track() as transfer:
             response = self._request(transfer, method, path, body=body, headers=headers)
             if response is None:
                 return None
             try:
-                if response.status not in expected:
+                if not 200 <= response.status < 300 and response.status not in quiet:
                     self._unexpected(method, path, response)
                 return response.status
             finally:
@@ -617,7 +621,7 @@ class RemoteCache:
     def has_blob(self, digest: str) -> bool:
         """Whether the server holds the blob ``digest`` (HEAD); False on a fault."""
         path = f"/cas/{check_hex32(digest, 'digest')}"
-        return self._call("HEAD", path, expected=(200, 404)) == 200
+        return self._call("HEAD", path, quiet=(404,)) == 200
 
     def download_blob(
         self,
@@ -662,7 +666,12 @@ class RemoteCache:
                         hasher.update(chunk)
                         out.write(chunk)
 
-                    received = self._read_body(transfer, response, path, limit, sink)
+                    bound = (
+                        f"the {size} bytes declared"
+                        if size is not None
+                        else f"the {limit}-byte bound of a blob of undeclared size"
+                    )
+                    received = self._read_body(transfer, response, path, limit, sink, bound)
                 if received is None:
                     return False
                 complete = True
