@@ -110,6 +110,7 @@ class CacheConfig:
     max_size: int | None = None  # bytes
     remote: str | None = None
     remote_read_only: bool = False
+    remote_timeout: float | None = None  # seconds per remote transfer; None: the default
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 _TOP_KEYS = ("project", "env", "cache", "executor", "workspace", "lifecycle", "hooks")
 _WORKSPACE_FILE_KEYS = ("env", "lifecycle")
 _PROJECT_KEYS = ("name", "version", "type", "description", "inputs", "workspaces")
-_CACHE_KEYS = ("dir", "max_size", "remote", "remote_read_only")
+_CACHE_KEYS = ("dir", "max_size", "remote", "remote_read_only", "remote_timeout")
 _EXECUTOR_KEYS = ("kind", "scheduler", "jobs")
 _WORKSPACE_KEYS = ("path", "depends_on", "description")
 _PHASE_KEYS = (
@@ -278,6 +278,7 @@ class _Loader:
             max_size=max_size,
             remote=remote,
             remote_read_only=table.bool_("remote_read_only", False),
+            remote_timeout=_remote_timeout(table),
         )
 
     def executor(self, table: _Table | None) -> ExecutorConfig:
@@ -680,3 +681,19 @@ def _find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:
                 path.append(nxt)
                 stack.append(iter(graph.get(nxt, ())))
     return None
+
+
+def _remote_timeout(table: _Table) -> float | None:
+    """``[cache] remote_timeout``: seconds, above 0 and at most a day, or None."""
+    value = table.data.get("remote_timeout")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        table.fail("remote_timeout", f"expected a number of seconds, got {_type_name(value)}")
+    if not 0 < value <= 86400:  # NaN fails this too
+        table.fail(
+            "remote_timeout",
+            f"must be above 0 and at most 86400 seconds, got {_number(value)}",
+            "write e.g. remote_timeout = 120",
+        )
+    return float(value)

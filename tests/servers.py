@@ -7,7 +7,8 @@ gone. A missing nginx binary is an error, never a skip.
 
 ``ScriptedServer`` is a small threaded HTTP server whose handler is a function, for the faults
 nginx will not produce on demand (a body shorter than its Content-Length, a server that never
-answers).
+answers). ``MisbehavingCache`` builds on it: a remote cache that serves manifests honestly and
+every blob badly (an endless body, a drip of one byte per second, a stall after the headers).
 
 pytest puts ``tests/`` on ``sys.path``, so a test module imports these with ``from servers
 import NginxServer``. The fixture is registered under the name ``nginx_server`` whatever name
@@ -22,6 +23,7 @@ parameter as a redefinition::
 from __future__ import annotations
 
 import contextlib
+import enum
 import http.client
 import http.server
 import os
@@ -31,7 +33,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -330,3 +332,100 @@ class ScriptedServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(STOP_TIMEOUT_S)
+
+
+class Misbehavior(enum.Enum):
+    """How ``MisbehavingCache`` answers a blob request."""
+
+    ENDLESS = "endless"  # 200 without a length, then bytes as fast as the client takes them
+    DRIP = "drip"  # 200 without a length, then one byte per second
+    STALL = "stall"  # 200 without a length, then nothing
+
+
+class MisbehavingCache:
+    """A remote cache answering ``GET /ac/KEY`` from ``manifests`` (KEY -> bytes; else 404),
+    ``HEAD`` with 404, ``PUT`` with 201 (the body is read), and every ``GET /cas/...`` as
+    ``blobs`` says, until the client goes away or the server stops.
+
+    ``blob_requests`` counts the blob requests received (``wait_blob_requests`` waits for
+    some) and ``sent`` the blob bytes written, for tests that bound what a client takes.
+    """
+
+    def __init__(self, manifests: Mapping[str, bytes], blobs: Misbehavior) -> None:
+        self.manifests = dict(manifests)
+        self.blobs = blobs
+        self.sent = 0
+        self._blob_requests = 0
+        self._cond = threading.Condition()
+        self._server = ScriptedServer(self._serve)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server."""
+        return self._server.url
+
+    @property
+    def blob_requests(self) -> int:
+        """How many blob requests arrived so far."""
+        with self._cond:
+            return self._blob_requests
+
+    def wait_blob_requests(self, count: int, timeout: float = START_TIMEOUT_S) -> None:
+        """Return once ``count`` blob requests arrived; raise after ``timeout`` seconds."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._blob_requests >= count, timeout):
+                raise RuntimeError(f"{self._blob_requests} blob request(s), not {count}")
+
+    def _serve(self, req: http.server.BaseHTTPRequestHandler, release: threading.Event) -> None:
+        path = req.path
+        if req.command == "PUT":
+            req.rfile.read(int(req.headers.get("Content-Length", "0")))
+            _answer(req, 201, b"")
+        elif req.command == "GET" and "/ac/" in path:
+            body = self.manifests.get(path.rsplit("/", 1)[1])
+            _answer(req, 200 if body is not None else 404, body or b"")
+        elif req.command == "GET" and "/cas/" in path:
+            with self._cond:
+                self._blob_requests += 1
+                self._cond.notify_all()
+            with contextlib.suppress(OSError):  # the client hung up: the end of the fault
+                self._misbehave(req, release)
+            req.close_connection = True
+        else:
+            _answer(req, 404, b"")
+
+    def _misbehave(self, req: http.server.BaseHTTPRequestHandler, release: threading.Event) -> None:
+        req.send_response(200)
+        req.send_header("Connection", "close")  # no length: nothing to refuse up front
+        req.end_headers()
+        req.wfile.flush()
+        if self.blobs is Misbehavior.STALL:
+            release.wait()
+            return
+        chunk = b"\0" * (64 << 10) if self.blobs is Misbehavior.ENDLESS else b"x"
+        while not release.is_set():
+            req.wfile.write(chunk)
+            req.wfile.flush()
+            with self._cond:
+                self.sent += len(chunk)
+            if self.blobs is Misbehavior.DRIP:
+                release.wait(1.0)
+
+    def __enter__(self) -> MisbehavingCache:
+        self._server.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.stop()
+
+
+def _answer(req: http.server.BaseHTTPRequestHandler, status: int, body: bytes) -> None:
+    req.send_response(status)
+    req.send_header("Content-Length", str(len(body)))
+    req.end_headers()
+    req.wfile.write(body)

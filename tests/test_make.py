@@ -601,7 +601,7 @@ def test_unknown_key_without_close_match_lists_known(tmp_path: Path) -> None:
     err = error_of(project(tmp_path, MINIMAL + '[cache]\nzzz = "x"\n'))
     assert err.key == "cache.zzz"
     assert err.message == "unknown key"
-    assert err.hint == "expected one of: dir, max_size, remote, remote_read_only"
+    assert err.hint == "expected one of: dir, max_size, remote, remote_read_only, remote_timeout"
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.server
@@ -17,11 +18,16 @@ import orjson
 import psutil
 import pytest
 import xxhash
-from servers import NginxServer, ScriptedServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from servers import Handler, MisbehavingCache, Misbehavior, NginxServer, ScriptedServer
 from servers import nginx_server as nginx_server_fixture  # noqa: F401
 
 from ggen.cache.remote import (
+    CHUNK_SIZE,
+    TRANSFER_DEADLINE_S,
     RemoteCache,
+    deadline_from_env,
     fetch_into_store,
     manifest_signature,
     open_envelope,
@@ -305,6 +311,217 @@ def test_interrupted_transfers_stop_without_leftovers(tmp_path: Path, warned: Wa
     assert len(server.requests) == bound  # the queued transfers never started
     assert os.listdir(out) == []
     assert warned == []
+
+
+# Bounds: sizes, deadlines, interrupts
+
+
+def _body_server(body: bytes, *, announce: bool) -> Handler:
+    """A handler answering every GET with ``body``, with or without a Content-Length."""
+
+    def serve(req: http.server.BaseHTTPRequestHandler, release: threading.Event) -> None:
+        req.send_response(200)
+        if announce:
+            req.send_header("Content-Length", str(len(body)))
+        else:
+            req.send_header("Connection", "close")
+        req.end_headers()
+        req.wfile.write(body)
+        req.close_connection = True
+
+    return serve
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    declared=st.integers(min_value=0, max_value=3 * CHUNK_SIZE),
+    delta=st.integers(min_value=-3, max_value=3),
+    announce=st.booleans(),
+)
+def test_a_blob_is_accepted_only_at_its_declared_size(
+    tmp_path: Path, declared: int, delta: int, announce: bool
+) -> None:
+    actual = max(0, declared + delta)
+    body = os.urandom(actual)
+    warned = Warnings()
+    dest = tmp_path / f"{declared}-{delta}-{announce}" / "blob"
+    with (
+        ScriptedServer(_body_server(body, announce=announce)) as server,
+        RemoteCache(server.url, warn=warned) as remote,
+    ):
+        ok = remote.download_blob(digest_of(body), dest, size=declared)
+    assert ok is (actual == declared)
+    assert dest.exists() is ok
+    assert os.listdir(dest.parent) == (["blob"] if ok else [])
+    assert len(warned) == (0 if ok else 1)
+
+
+def test_an_endless_blob_declared_empty_is_cut_at_one_byte(tmp_path: Path) -> None:
+    warned = Warnings()
+    with (
+        MisbehavingCache({}, Misbehavior.ENDLESS) as server,
+        RemoteCache(server.url, warn=warned) as remote,
+    ):
+        begun = time.monotonic()
+        assert remote.download_blob(digest_of(b""), tmp_path / "out" / "blob", size=0) is False
+        assert time.monotonic() - begun < 2
+    assert os.listdir(tmp_path / "out") == []
+    assert len(warned) == 1
+    assert "the body is longer than the 0 bytes declared" in warned[0]
+
+
+def test_a_blob_of_undeclared_size_is_cut_at_its_bound(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, warned: Warnings
+) -> None:
+    import ggen.cache.remote as remote_module
+
+    monkeypatch.setattr(remote_module, "UNDECLARED_BLOB_BYTES", 5000)
+    with (
+        MisbehavingCache({}, Misbehavior.ENDLESS) as server,
+        RemoteCache(server.url, warn=warned) as remote,
+    ):
+        assert remote.download_blob(KEY, tmp_path / "out" / "blob") is False
+    assert os.listdir(tmp_path / "out") == []
+    assert len(warned) == 1
+    assert "longer than the 5000-byte bound of a blob of undeclared size" in warned[0]
+
+
+def test_an_endless_manifest_is_cut_at_its_bound(
+    monkeypatch: pytest.MonkeyPatch, warned: Warnings
+) -> None:
+    import ggen.cache.remote as remote_module
+
+    monkeypatch.setattr(remote_module, "MAX_MANIFEST_BYTES", 1000)
+
+    def endless(req: http.server.BaseHTTPRequestHandler, release: threading.Event) -> None:
+        req.send_response(200)
+        req.send_header("Connection", "close")
+        req.end_headers()
+        with contextlib.suppress(OSError):
+            while not release.is_set():
+                req.wfile.write(b"{" * 4096)
+        req.close_connection = True
+
+    with ScriptedServer(endless) as server, RemoteCache(server.url, warn=warned) as remote:
+        begun = time.monotonic()
+        assert remote.get_manifest(KEY) is None
+        assert time.monotonic() - begun < 2
+    assert len(warned) == 1
+    assert "the body is longer than the 1000-byte bound of a manifest" in warned[0]
+
+
+@pytest.mark.parametrize("blobs", [Misbehavior.DRIP, Misbehavior.STALL])
+def test_every_transfer_has_a_deadline(tmp_path: Path, blobs: Misbehavior) -> None:
+    warned = Warnings()
+    with (
+        MisbehavingCache({}, blobs) as server,
+        RemoteCache(server.url, warn=warned, deadline=1.0) as remote,
+    ):
+        begun = time.monotonic()
+        assert remote.download_blob(KEY, tmp_path / "out" / "blob", size=1 << 20) is False
+        elapsed = time.monotonic() - begun
+    assert 1.0 <= elapsed < 3.0
+    assert os.listdir(tmp_path / "out") == []
+    assert len(warned) == 1
+    assert "not done within 1s" in warned[0]
+    assert "GGEN_REMOTE_CACHE_TIMEOUT" in warned[0]
+
+
+def test_a_manifest_that_drips_meets_the_deadline(warned: Warnings) -> None:
+    def drip(req: http.server.BaseHTTPRequestHandler, release: threading.Event) -> None:
+        req.send_response(200)
+        req.send_header("Content-Length", "100")
+        req.end_headers()
+        with contextlib.suppress(OSError):
+            while not release.wait(0.2):
+                req.wfile.write(b" ")
+                req.wfile.flush()
+        req.close_connection = True
+
+    with ScriptedServer(drip) as server, RemoteCache(server.url, deadline=1, warn=warned) as remote:
+        begun = time.monotonic()
+        assert remote.get_manifest(KEY) is None
+        assert time.monotonic() - begun < 3
+    assert len(warned) == 1
+    assert "not done within 1s" in warned[0]
+
+
+def test_an_upload_the_server_never_reads_meets_the_deadline(
+    tmp_path: Path, warned: Warnings
+) -> None:
+    def never_read(req: http.server.BaseHTTPRequestHandler, release: threading.Event) -> None:
+        if req.command == "HEAD":  # "not here yet", then the PUT is never read
+            req.send_response(404)
+            req.send_header("Content-Length", "0")
+            req.end_headers()
+            return
+        release.wait(30)
+        req.close_connection = True
+
+    digest, src = write_blob(tmp_path, os.urandom(16 << 20))  # more than socket buffers hold
+    with ScriptedServer(never_read) as server:
+        remote = RemoteCache(server.url, deadline=1, warn=warned)
+        begun = time.monotonic()
+        assert remote.upload_blob(digest, src) is False
+        elapsed = time.monotonic() - begun
+        remote.close()
+        assert [m for m, _ in server.requests] == ["HEAD", "PUT"]
+    assert elapsed < 3.0
+    assert len(warned) == 1
+    assert "not done within 1s" in warned[0]
+
+
+def test_an_interrupt_wakes_transfers_blocked_before_any_answer(
+    tmp_path: Path, warned: Warnings
+) -> None:
+    arrived = threading.Semaphore(0)
+
+    def silent(req: http.server.BaseHTTPRequestHandler, release: threading.Event) -> None:
+        arrived.release()
+        release.wait(60)
+        req.close_connection = True
+
+    def interrupt() -> None:
+        if all(arrived.acquire(timeout=10) for _ in range(2)):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    items = [(digest_of(bytes([i])), tmp_path / "out" / str(i)) for i in range(2)]
+    with ScriptedServer(silent) as server:
+        remote = RemoteCache(server.url, max_parallel=2, warn=warned)  # 30 s read timeout
+        threading.Thread(target=interrupt).start()
+        with pytest.raises(KeyboardInterrupt):
+            remote.download_many(items)
+        begun = time.monotonic()
+        # the server still holds both requests: only the client can end them
+        while any(t.name.startswith("ggen-remote") for t in threading.enumerate()):
+            assert time.monotonic() - begun < 2, "transfer threads did not end"
+            time.sleep(0.01)
+        remote.close()
+    assert warned == []
+    assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "1e10", "soon"])
+def test_an_invalid_deadline_in_the_environment_is_a_usage_error(value: str) -> None:
+    with pytest.raises(UsageError, match="GGEN_REMOTE_CACHE_TIMEOUT"):
+        RemoteCache.from_env(
+            "http://127.0.0.1:1", False, environ={"GGEN_REMOTE_CACHE_TIMEOUT": value}
+        )
+
+
+def test_deadline_from_the_environment_then_the_configuration() -> None:
+    assert deadline_from_env({}) is None
+    assert deadline_from_env({"GGEN_REMOTE_CACHE_TIMEOUT": "2.5"}) == 2.5
+    url = "http://127.0.0.1:1"
+    env = {"GGEN_REMOTE_CACHE_TIMEOUT": "7"}
+    chosen = RemoteCache.from_env(url, False, environ=env, config_deadline=9)
+    assert chosen is not None and chosen.deadline == 7
+    chosen = RemoteCache.from_env(url, False, environ={}, config_deadline=9)
+    assert chosen is not None and chosen.deadline == 9
+    chosen = RemoteCache.from_env(url, False, environ={})
+    assert chosen is not None and chosen.deadline == TRANSFER_DEADLINE_S
 
 
 # Signing
@@ -721,22 +938,38 @@ def test_fetch_with_a_blob_missing_on_the_server_stores_no_entry(
     assert target.lookup(KEY) is None
 
 
+@pytest.mark.parametrize("change", ["same size", "shorter", "longer"])
 def test_fetch_with_a_corrupt_blob_on_the_server_stores_nothing(
-    nginx_server: NginxServer, tmp_path: Path, saved: tuple[Store, Manifest], warned: Warnings
+    nginx_server: NginxServer,
+    tmp_path: Path,
+    saved: tuple[Store, Manifest],
+    warned: Warnings,
+    change: str,
 ) -> None:
     source, manifest = saved
     target = Store(tmp_path / "store-b")
+    entry = manifest.outputs[0]
+    tampered = {
+        "same size": b"?" * entry.size,
+        "shorter": b"not what you think",
+        "longer": b"!" * (entry.size + 1),
+    }[change]
     with RemoteCache(nginx_server.url, warn=warned, max_parallel=1) as remote:
         assert push_from_store(remote, source, KEY)
-        bad = manifest.outputs[0].digest
-        (nginx_server.root / "cas" / bad).write_bytes(b"not what you think")
+        (nginx_server.root / "cas" / entry.digest).write_bytes(tampered)
         assert fetch_into_store(remote, target, KEY) is False
         assert remote.disabled
     assert target.manifest_bytes(KEY) is None
-    assert not target.has_blob(bad)
+    assert not target.has_blob(entry.digest)
     assert os.listdir(target.root / "tmp") == []
     assert len(warned) == 1
-    assert digest_of(b"not what you think") in warned[0]
+    expected = {
+        "same size": f"received a blob whose digest is {digest_of(tampered)}",
+        "shorter": f"the body ends at {len(tampered)} of {entry.size} bytes",
+        # nginx announces the length: refused before the body is read
+        "longer": f"the server announces {entry.size + 1} bytes, more than the {entry.size} bytes",
+    }[change]
+    assert expected in warned[0]
 
 
 def test_fetch_refuses_an_unsafe_manifest_before_downloading(
@@ -790,10 +1023,21 @@ def test_fetch_refuses_an_entry_replayed_under_another_key(
     ]
 
 
-def test_signed_push_and_fetch(
-    nginx_server: NginxServer, tmp_path: Path, saved: tuple[Store, Manifest], warned: Warnings
-) -> None:
-    source, manifest = saved
+@pytest.mark.usefixtures("saved")
+def test_signed_push_and_fetch(nginx_server: NginxServer, tmp_path: Path, warned: Warnings) -> None:
+    source = Store(tmp_path / "signed", signing_key=SIGNING_KEY)  # the workspace of `saved`
+    manifest = source.save(
+        KEY,
+        workspace="web",
+        phase="build",
+        ws_dir=tmp_path / "ws",
+        outputs=["dist/**"],
+        log=LOG,
+        exit_code=0,
+        duration_ms=12,
+    )
+    assert manifest is not None
+    assert manifest.log_sha256 is not None
     with RemoteCache(nginx_server.url, signing_key=SIGNING_KEY) as remote:
         assert push_from_store(remote, source, KEY)
     good, bad = Store(tmp_path / "good"), Store(tmp_path / "bad")

@@ -5,6 +5,11 @@ encoding and the checks every manifest passes, whether written here or received 
 cache: field types and ranges (``CorruptEntry``) and paths (``check_paths``,
 ``check_symlink_target``: ``UnsafeEntry`` for anything that would write outside the workspace).
 These checks are pure; the store (``ggen.cache.store``) adds those that look at the disk.
+
+Optional fields, written only when known: ``log_size`` (the log blob's size, so that a download
+of any blob can be bounded by its declared size) and, in signed entries, ``sha256`` per output
+and ``log_sha256`` (see ``ggen.cache.signing``). A signed envelope is opened by ``from_bytes``
+without checking its signature: that is the job of whoever holds the key.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import orjson
 
 MANIFEST_VERSION = 1
 HEX_DIGEST = re.compile(r"[0-9a-f]{32}")  # a blob digest or a task key
+HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
+ENVELOPE_FIELDS = frozenset({"v", "sig", "manifest"})  # a signed envelope (ggen.cache.signing)
 _FORBIDDEN_PARTS = frozenset({"", ".", "..", ".git", ".ggen"})
 
 
@@ -31,12 +38,14 @@ class UnsafeEntry(CorruptEntry):
 
 @dataclass(frozen=True)
 class OutputEntry:
-    """One output file: workspace-relative path, content digest, size and permission bits."""
+    """One output file: workspace-relative path, content digest, size and permission bits, and
+    in a signed entry the SHA-256 of the contents."""
 
     path: str
     digest: str
     size: int
     mode: int
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,10 +69,19 @@ class Manifest:
     log_digest: str
     duration_ms: int
     created_ms: int
+    log_size: int | None = None
+    log_sha256: str | None = None
 
     def digests(self) -> set[str]:
         """Every blob this manifest needs: its outputs' and its log's."""
         return {o.digest for o in self.outputs} | {self.log_digest}
+
+    def blob_sizes(self) -> dict[str, int | None]:
+        """Every blob this manifest needs with its declared size (None: not declared)."""
+        sizes: dict[str, int | None] = {self.log_digest: self.log_size}
+        for entry in self.outputs:
+            sizes[entry.digest] = entry.size
+        return sizes
 
     def to_bytes(self) -> bytes:
         """The manifest as orjson bytes (the format ``from_bytes`` reads)."""
@@ -73,26 +91,35 @@ class Manifest:
                 "key": self.key,
                 "workspace": self.workspace,
                 "phase": self.phase,
-                "outputs": [
-                    {"path": o.path, "digest": o.digest, "size": o.size, "mode": o.mode}
-                    for o in self.outputs
-                ],
+                "outputs": [_output_dict(o) for o in self.outputs],
                 "symlinks": [{"path": s.path, "target": s.target} for s in self.symlinks],
                 "exit_code": self.exit_code,
                 "log_digest": self.log_digest,
                 "duration_ms": self.duration_ms,
                 "created_ms": self.created_ms,
+                **({} if self.log_size is None else {"log_size": self.log_size}),
+                **({} if self.log_sha256 is None else {"log_sha256": self.log_sha256}),
             }
         )
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Manifest:
-        """Parse and validate a manifest; ``CorruptEntry`` (``UnsafeEntry`` for dangerous
-        paths) on anything malformed."""
+    def from_bytes(cls, data: bytes, *, envelope: bool = True) -> Manifest:
+        """Parse and validate a manifest (inside its signed envelope, unchecked, if it is in
+        one and ``envelope``); ``CorruptEntry`` (``UnsafeEntry`` for dangerous paths) on
+        anything malformed."""
         try:
             raw = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise CorruptEntry(f"not valid JSON ({exc})") from None
+        if envelope and isinstance(raw, dict) and raw.keys() == ENVELOPE_FIELDS:
+            from ggen.cache.signing import EnvelopeError, envelope_of
+
+            try:
+                opened = envelope_of(raw)
+            except EnvelopeError as exc:
+                raise CorruptEntry(str(exc)) from None
+            if opened is not None:
+                return cls.from_bytes(opened[1], envelope=False)
         if not isinstance(raw, dict):
             raise CorruptEntry("not a JSON object")
         if raw.get("version") != MANIFEST_VERSION:
@@ -103,6 +130,7 @@ class Manifest:
                 digest=_digest_field(item, "digest"),
                 size=_int_field(item, "size"),
                 mode=_int_field(item, "mode", high=0o777),
+                sha256=_sha256_field(item, "sha256"),
             )
             for item in _list_field(raw, "outputs")
         )
@@ -120,9 +148,44 @@ class Manifest:
             log_digest=_digest_field(raw, "log_digest"),
             duration_ms=_int_field(raw, "duration_ms"),
             created_ms=_int_field(raw, "created_ms"),
+            log_size=_int_field(raw, "log_size") if "log_size" in raw else None,
+            log_sha256=_sha256_field(raw, "log_sha256"),
         )
         check_paths(manifest)
+        _check_sizes(manifest)
         return manifest
+
+
+def _output_dict(entry: OutputEntry) -> dict[str, object]:
+    out: dict[str, object] = {
+        "path": entry.path,
+        "digest": entry.digest,
+        "size": entry.size,
+        "mode": entry.mode,
+    }
+    if entry.sha256 is not None:
+        out["sha256"] = entry.sha256
+    return out
+
+
+def _check_sizes(manifest: Manifest) -> None:
+    """Refuse a manifest that gives one blob two sizes: a download is bounded by the size."""
+    sizes: dict[str, int] = {}
+    declared = [(o.digest, o.size) for o in manifest.outputs]
+    if manifest.log_size is not None:
+        declared.append((manifest.log_digest, manifest.log_size))
+    for digest, size in declared:
+        if sizes.setdefault(digest, size) != size:
+            raise CorruptEntry(f"blob {digest} is given two sizes, {sizes[digest]} and {size}")
+
+
+def _sha256_field(obj: object, name: str) -> str | None:
+    if not isinstance(obj, dict) or name not in obj:
+        return None
+    value: str = _field(obj, name, str)
+    if not HEX_SHA256.fullmatch(value):
+        raise CorruptEntry(f"field {name!r} is not a SHA-256: {value!r}")
+    return value
 
 
 def _field(obj: object, name: str, kind: type[Any]) -> Any:

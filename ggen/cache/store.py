@@ -23,6 +23,10 @@ to outside the workspace, and a symlink's target must stay inside the workspace.
 checked before anything is written. Files on disk matching the outputs but absent from the
 manifest are left alone.
 
+With a signing key (``ggen.cache.signing``) every manifest is written in its signed envelope
+and checked on every lookup, and blobs are checked against the SHA-256 their manifest gives
+while they are copied out: a cache directory others can write to cannot forge an entry.
+
 The manifest format and its pure checks live in ``ggen.cache.manifest``; ``Manifest``, its
 entries, ``CorruptEntry``, ``UnsafeEntry`` and the path checks are re-exported from here.
 """
@@ -30,6 +34,7 @@ entries, ``CorruptEntry``, ``UnsafeEntry`` and the path checks are re-exported f
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import errno
 import os
@@ -132,10 +137,12 @@ class Store:
         *,
         max_size: int | None = None,
         warn: Callable[[str], None] | None = None,
+        signing_key: bytes | None = None,
     ) -> None:
         self.root = Path(os.path.abspath(root))
         self.max_size = max_size
         self._warn = warn or _stderr_warning
+        self._signing_key = signing_key
         self._size_estimate: int | None = None
         self._failed_errnos: set[int | None] = set()
 
@@ -224,13 +231,46 @@ class Store:
             _unlink(path)
             raise CorruptEntry(f"blob {digest} is corrupt (removed)")
 
+    def _blob_chunks(self, digest: str, sha256: str | None) -> Iterator[bytes]:
+        """The blob's contents in chunks (``_open_blob``); with a signing key, also checked
+        against the SHA-256 its signed manifest gives (xxh3 is not collision-resistant): a blob
+        that differs is removed and ``CorruptEntry`` raised once it has been read."""
+        if self._signing_key is None:
+            return self._open_blob(digest)
+        return self._sha256_checked(digest, sha256)
+
+    def _sha256_checked(self, digest: str, sha256: str | None) -> Iterator[bytes]:
+        if sha256 is None:
+            raise CorruptEntry(f"blob {digest} has no SHA-256 in its signed manifest")
+        import hashlib
+
+        hasher = hashlib.sha256()
+        for chunk in self._open_blob(digest):
+            hasher.update(chunk)
+            yield chunk
+        if hasher.hexdigest() != sha256:
+            _unlink(self.blob_path(digest))
+            raise CorruptEntry(
+                f"blob {digest} does not match the SHA-256 its signed manifest gives (removed)"
+            )
+
     # ---- manifests -------------------------------------------------------------------------
 
     def manifest_bytes(self, key: str) -> bytes | None:
-        """The stored manifest of ``key`` as raw bytes, or None (for the remote cache)."""
+        """The stored manifest of ``key`` as bytes out of its envelope, or None (for the remote
+        cache). With a signing key, an entry that fails the check is None too: it must not be
+        published signed."""
         try:
-            return self.manifest_path(key).read_bytes()
+            data = self.manifest_path(key).read_bytes()
         except FileNotFoundError:
+            return None
+        if self._signing_key is None:
+            return data
+        from ggen.cache.signing import SignatureError, open_signed
+
+        try:
+            return open_signed(self._signing_key, key, data)
+        except SignatureError:
             return None
 
     def put_manifest_bytes(self, key: str, data: bytes, *, require_blobs: bool = True) -> None:
@@ -246,6 +286,10 @@ class Store:
         self._write_manifest(key, data)
 
     def _write_manifest(self, key: str, data: bytes) -> None:
+        if self._signing_key is not None:
+            from ggen.cache.signing import seal_manifest
+
+            data = seal_manifest(self._signing_key, key, data)
         tmp = self._tmp_file()
         try:
             with open(tmp, "wb") as f:
@@ -274,10 +318,26 @@ class Store:
         except CorruptEntry as exc:
             self._discard(key, str(exc))
             return None
+        if self._signing_key is not None and not self._signed(key, data, manifest):
+            return None
         now = time.time_ns()
         with contextlib.suppress(OSError):
             os.utime(path, ns=(now, now))
         return manifest
+
+    def _signed(self, key: str, data: bytes, manifest: Manifest) -> bool:
+        """Whether a local entry passes the signing key's check; a warning when it does not
+        (the entry is left for the task's own save to replace)."""
+        from ggen.cache.signing import SignatureError, check_attested, open_signed
+
+        assert self._signing_key is not None
+        try:
+            open_signed(self._signing_key, key, data)
+            check_attested(manifest)
+        except SignatureError as exc:
+            self._warn(f"cache entry {key} refused: {exc}")
+            return False
+        return True
 
     def _discard(self, key: str, reason: str, *, report: bool = True) -> None:
         if report:
@@ -356,7 +416,10 @@ class Store:
             log_digest=log_digest,
             duration_ms=max(0, duration_ms),
             created_ms=time.time_ns() // 1_000_000,
+            log_size=len(log),
         )
+        if self._signing_key is not None:
+            manifest = _with_sha256(manifest, base, log)
         check_paths(manifest)
         data = manifest.to_bytes()
         self._write_manifest(key, data)
@@ -429,7 +492,7 @@ class Store:
         fd, tmp = tempfile.mkstemp(dir=parent, prefix=".ggen-restore-")
         try:
             with os.fdopen(fd, "wb") as out:
-                for chunk in self._open_blob(entry.digest):
+                for chunk in self._blob_chunks(entry.digest, entry.sha256):
                     out.write(chunk)
                 os.fchmod(out.fileno(), entry.mode)
         except CorruptEntry as exc:
@@ -445,7 +508,7 @@ class Store:
         """The task's captured log, checked against its digest (``CorruptEntry`` when missing
         or corrupt; the blob and the manifest are then removed)."""
         try:
-            return b"".join(self._open_blob(manifest.log_digest))
+            return b"".join(self._blob_chunks(manifest.log_digest, manifest.log_sha256))
         except CorruptEntry as exc:
             self._discard(manifest.key, str(exc), report=False)
             raise
@@ -678,6 +741,22 @@ def _place_symlink(dest: str, target: str) -> bool:
         _unlink(tmp)
         raise
     return True
+
+
+def _with_sha256(manifest: Manifest, base: Path, log: bytes) -> Manifest:
+    """The manifest with the SHA-256 of the log and of each output file, for signing. Outputs
+    are hashed where the task wrote them, not in the store, where a blob that only shares
+    their xxh3 digest could already stand."""
+    import hashlib
+
+    from ggen.cache.signing import sha256_file
+
+    outputs = tuple(
+        dataclasses.replace(o, sha256=sha256_file(base / o.path)) for o in manifest.outputs
+    )
+    return dataclasses.replace(
+        manifest, outputs=outputs, log_sha256=hashlib.sha256(log).hexdigest()
+    )
 
 
 def _relative_target(base: Path, rel: str, target: str) -> str:

@@ -485,10 +485,14 @@ def open_store(make: Make, options: RunOptions, warn: Callable[[str], None]) -> 
     """The local store, unless --no-cache."""
     if options.no_cache:
         return None
+    from ggen.cache.signing import signing_key_from_env
     from ggen.cache.store import Store
 
     return Store(
-        resolve_cache_dir(make, options.cache_dir), max_size=make.cache.max_size, warn=warn
+        resolve_cache_dir(make, options.cache_dir),
+        max_size=make.cache.max_size,
+        warn=warn,
+        signing_key=signing_key_from_env(),
     )
 
 
@@ -505,6 +509,7 @@ def open_remote(make: Make, options: RunOptions, warn: Callable[[str], None]) ->
         options.remote_read_only or make.cache.remote_read_only,
         warn,
         config_url=make.cache.remote,
+        config_deadline=make.cache.remote_timeout,
     )
 
 
