@@ -91,6 +91,7 @@ class ProblemKind(enum.Enum):
     CORRUPT_BLOB = "corrupt blob"
     BAD_MANIFEST = "bad manifest"
     MISSING_BLOB = "missing blob"
+    NOT_A_FILE = "not a regular file"
 
 
 @dataclass(frozen=True)
@@ -156,8 +157,9 @@ class Store:
     # ---- blobs -----------------------------------------------------------------------------
 
     def has_blob(self, digest: str) -> bool:
-        """Whether the blob is present (its contents are checked when read)."""
-        return self.blob_path(digest).is_file()
+        """Whether the blob is present as a regular file (its contents are checked when
+        read)."""
+        return _is_regular(self.blob_path(digest))
 
     def put_blob_bytes(self, data: bytes) -> str:
         """Store ``data`` as a blob (no-op if present); its digest."""
@@ -211,12 +213,23 @@ class Store:
         """The blob's contents in chunks, checked against its digest at the end
         (``CorruptEntry`` when missing or wrong)."""
         path = self.blob_path(digest)
+        # not following links, and not blocking on a fifo: only a regular file is a blob
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
         try:
-            f = open(path, "rb")  # noqa: SIM115 - closed by the generator
+            fd = os.open(path, flags)
         except FileNotFoundError:
             raise CorruptEntry(f"blob {digest} is missing") from None
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            _unlink(path)
+            raise CorruptEntry(f"blob {digest} is a symlink (removed)") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            _unlink(path)
+            raise CorruptEntry(f"blob {digest} is not a regular file")
         hasher = xxhash.xxh3_128()
-        with f:
+        with open(fd, "rb") as f:
             while chunk := f.read(COPY_CHUNK):
                 hasher.update(chunk)
                 yield chunk
@@ -465,9 +478,16 @@ class Store:
 
     def verify(self, *, repair: bool = False) -> VerifyReport:
         """Re-hash every blob and parse every manifest, checking its blobs are present and
-        sound. With ``repair``, remove what is bad (blobs and the manifests that need them)."""
+        sound, and report anything in the store's layout that is not a regular file (a
+        symlink, a directory, a fifo: never followed). With ``repair``, remove what is bad
+        (those, blobs, and the manifests that need them)."""
         problems: list[Problem] = []
         removed = 0
+        for top in (self.root / "blobs", self.root / "manifests"):
+            for path, what in _not_regular(top):
+                problems.append(Problem(ProblemKind.NOT_A_FILE, path, what))
+                if repair and _remove_any(path):
+                    removed += 1
         good: set[str] = set()
         blobs = 0
         for path, _ in _files_in(self.root / "blobs"):
@@ -692,11 +712,21 @@ def _relative_target(base: Path, rel: str, target: str) -> str:
     return target
 
 
-def _touch(path: Path) -> bool:
-    """Refresh an existing file's mtime (a concurrent prune then spares it); False if absent."""
-    now = time.time_ns()  # explicit: file times tick coarsely, behind the clock
+def _is_regular(path: Path) -> bool:
     try:
-        os.utime(path, ns=(now, now))
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _touch(path: Path) -> bool:
+    """Refresh an existing file's mtime (a concurrent prune then spares it); False if absent
+    or not a regular file (a symlink is then replaced, never followed)."""
+    now = time.time_ns()  # explicit: file times tick coarsely, behind the clock
+    if not _is_regular(path):
+        return False
+    try:
+        os.utime(path, ns=(now, now), follow_symlinks=False)
     except FileNotFoundError:
         return False
     except OSError:
@@ -725,6 +755,8 @@ def _files_in(top: Path) -> Iterator[tuple[str, os.stat_result]]:
             with contextlib.suppress(OSError):
                 yield group.path, group.stat(follow_symlinks=False)
             continue
+        if group.is_symlink():
+            continue  # never followed (``verify`` reports it)
         try:
             entries = list(os.scandir(group.path))
         except OSError:
@@ -733,3 +765,53 @@ def _files_in(top: Path) -> Iterator[tuple[str, os.stat_result]]:
             with contextlib.suppress(OSError):
                 if entry.is_file(follow_symlinks=False):
                     yield entry.path, entry.stat(follow_symlinks=False)
+
+
+def _not_regular(top: Path) -> Iterator[tuple[str, str]]:
+    """(path, what it is) of everything in a fan-out layout (``top/ab/name``) that is neither a
+    regular file nor a real fan-out directory."""
+    try:
+        groups = list(os.scandir(top))
+    except OSError:
+        return
+    for group in groups:
+        if group.is_symlink() or not (
+            group.is_dir(follow_symlinks=False) or group.is_file(follow_symlinks=False)
+        ):
+            yield group.path, _what(group.path)
+            continue
+        if not group.is_dir(follow_symlinks=False):
+            continue
+        try:
+            entries = list(os.scandir(group.path))
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.is_file(follow_symlinks=False):
+                yield entry.path, _what(entry.path)
+
+
+def _what(path: str) -> str:
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    if stat.S_ISLNK(st.st_mode):
+        return f"a symlink to {os.readlink(path)}"
+    if stat.S_ISDIR(st.st_mode):
+        return "a directory"
+    if stat.S_ISFIFO(st.st_mode):
+        return "a fifo"
+    return "a special file"
+
+
+def _remove_any(path: str) -> bool:
+    """Remove a file, symlink or directory tree (a symlink itself, never what it points to)."""
+    try:
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except OSError:
+        return False
+    return True
