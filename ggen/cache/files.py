@@ -452,9 +452,7 @@ def scan_outputs(ws_dir: Path | str, outputs: Sequence[str]) -> OutputScan:
     if not globs:
         return OutputScan((), (), (), ())
     base = os.path.abspath(ws_dir)
-    for prefix in globs.prefixes():
-        if _excluded(prefix):
-            continue
+    for prefix in _scan_prefixes(tuple(outputs)):
         start = os.path.join(base, prefix) if prefix else base
         try:
             st = os.lstat(start)
@@ -466,6 +464,12 @@ def scan_outputs(ws_dir: Path | str, outputs: Sequence[str]) -> OutputScan:
             regular = stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)
             found[_kind(prefix, regular)].add(prefix)
     return OutputScan(*(tuple(sorted(found[k])) for k in ("files", "dirs", "special", "staged")))
+
+
+@functools.lru_cache(maxsize=256)
+def _scan_prefixes(outputs: tuple[str, ...]) -> tuple[str, ...]:
+    """Where to look for what ``outputs`` match (asked once per hit: kept)."""
+    return tuple(p for p in _output_globs(outputs).prefixes() if not _excluded(p))
 
 
 def _kind(rel: str, file_or_link: bool) -> str:

@@ -450,7 +450,8 @@ class Store:
         staged: list[str] = []  # temp files, listed before they are made: removed on any error
         doing = base
         try:
-            os.makedirs(base, exist_ok=True)
+            if not os.path.isdir(base):
+                os.makedirs(base)
             scan = scan_outputs(base, outputs)
             for path in [o.path for o in manifest.outputs] + [s.path for s in manifest.symlinks]:
                 doing = os.path.join(base, path)
