@@ -26,10 +26,11 @@ but an output either; a symlink's target must stay inside the workspace. All of 
 and every blob copied out and verified, before anything is written. Then what the globs match
 is made exactly the manifest: outputs it does not list (and empty directories) are removed.
 
-Blobs are staged next to their destination as ``.ggen-restore-*`` (``.ggen-link-*`` for
-symlinks), names registered before the files are made so that any exception, a
-``KeyboardInterrupt`` included, removes them; the output scan never reports such names, so a
-file left by a crash is never stored, and the next restore of the task removes it.
+Blobs are staged as ``.ggen-restore-*`` in the nearest existing directory on the way to their
+destination (``.ggen-link-*`` next to it for symlinks), names registered before the files are
+made so that any exception, a ``KeyboardInterrupt`` included, removes them; the output scan
+never reports such names, so a file left by a crash is never stored, and the next restore of
+the task removes it.
 
 The manifest format and its pure checks live in ``ggen.cache.manifest``; ``Manifest``, its
 entries, ``CorruptEntry``, ``UnsafeEntry`` and the path checks are re-exported from here.
