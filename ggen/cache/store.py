@@ -716,6 +716,8 @@ def _file_state(dest: str, entry: OutputEntry, memo: DigestMemo | None) -> _File
         return _FileState.DIFFERENT
     if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
         return _FileState.DIFFERENT
+    if memo is not None and not _utf8(dest):
+        memo = None  # the memo is saved as JSON, which cannot hold such a name
     try:
         digest = memo.digest(Path(dest)).digest if memo is not None else hash_file(Path(dest))
     except OSError:
@@ -725,6 +727,14 @@ def _file_state(dest: str, entry: OutputEntry, memo: DigestMemo | None) -> _File
     if stat.S_IMODE(st.st_mode) & 0o777 != entry.mode:
         return _FileState.MODE_ONLY
     return _FileState.SAME
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_on_disk(base: str, rel: str, globs: Globs, *, directory: bool) -> None:
