@@ -563,6 +563,22 @@ def test_a_name_too_long_for_the_file_system_is_a_damaged_entry(tmp_path: Path) 
     assert _snapshot(tmp_path / "ws") == before
 
 
+def test_a_name_too_long_in_an_entry_runs_the_task_and_replaces_the_entry(two: Path) -> None:
+    assert _ggen(two, "run", "build", "-w", "a").returncode == 0
+    _ran(two)
+    long_name = "dist/" + "n" * 300
+    _add_entry(_manifest_of(two, "a"), long_name)
+    (two / "a/dist/x.txt").unlink()
+    r = _ggen(two, "run", "build", "-w", "a")
+    assert r.returncode == 0, r.stderr
+    assert f"a:build: cannot write {two / 'a' / long_name}: File name too long" in r.stderr
+    assert "removed; running it" in r.stderr
+    assert _ran(two) == ["a"]
+    again = _ggen(two, "run", "build", "-w", "a")
+    assert again.returncode == 0 and again.stderr == ""
+    assert _ran(two) == []
+
+
 @contextlib.contextmanager
 def _read_only(path: Path) -> Iterator[None]:
     """Make a directory unwritable, even for root (immutable attribute); skip if impossible."""
