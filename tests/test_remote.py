@@ -901,7 +901,7 @@ def test_push_then_fetch_restores_the_entry(
     fetched = target.lookup(KEY)
     assert fetched == manifest
     out = tmp_path / "restored"
-    target.restore(fetched, out)
+    target.restore(fetched, out, outputs=["dist/**"])
     assert (out / "dist" / "app.js").read_bytes() == b"console.log(1)\n" * 1000
     assert os.access(out / "dist" / "bin" / "run", os.X_OK)
     assert target.read_log(fetched) == LOG

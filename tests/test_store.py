@@ -31,6 +31,7 @@ KEY_B = "b" * 32
 KEY_C = "c" * 32
 OLD_NS = 946684800 * 1_000_000_000  # 2000-01-01
 TESTS = Path(__file__).resolve().parent
+DIST = ("dist",)
 
 
 class Warnings(list[str]):
@@ -106,7 +107,7 @@ def test_save_and_restore_round_trip(tmp_path: Path) -> None:
     assert store.read_log(manifest) == b"building...\ndone\n"
 
     shutil.rmtree(ws / "dist")
-    result = store.restore(manifest, ws)
+    result = store.restore(manifest, ws, outputs=DIST)
     assert result == RestoreResult(written=5, unchanged=0)
     assert _snapshot(ws / "dist") == before
     assert (ws / "dist/bin/run").stat().st_mode & 0o777 == 0o755
@@ -117,7 +118,7 @@ def test_restore_into_another_checkout(tmp_path: Path) -> None:
     store, _ = _store(tmp_path)
     manifest = _save(store, _workspace(tmp_path))
     other = tmp_path / "elsewhere/ws"
-    assert store.restore(manifest, other).written == 5
+    assert store.restore(manifest, other, outputs=DIST).written == 5
     assert (other / "dist/app.js").read_bytes() == b"console.log('app')\n"
     assert os.readlink(other / "dist/link.js") == "app.js"
 
@@ -127,9 +128,10 @@ def test_matching_outputs_are_not_rewritten(tmp_path: Path) -> None:
     ws = _workspace(tmp_path)
     manifest = _save(store, ws)
     stamps = {p: (os.lstat(p).st_ino, os.lstat(p).st_mtime_ns) for p in (ws / "dist").rglob("*")}
-    assert store.restore(manifest, ws) == RestoreResult(written=0, unchanged=5)
+    assert store.restore(manifest, ws, outputs=DIST) == RestoreResult(written=0, unchanged=5)
     memo = DigestMemo(None)
-    assert store.restore(manifest, ws, memo=memo) == RestoreResult(written=0, unchanged=5)
+    result = store.restore(manifest, ws, memo=memo, outputs=DIST)
+    assert result == RestoreResult(written=0, unchanged=5)
     assert stamps == {
         p: (os.lstat(p).st_ino, os.lstat(p).st_mtime_ns) for p in (ws / "dist").rglob("*")
     }
@@ -143,7 +145,7 @@ def test_restored_files_get_fresh_mtime(tmp_path: Path) -> None:
     (ws / "dist/app.js").write_bytes(b"changed!")
     (ws / "dist/bin/run").chmod(0o644)  # same contents, lost its executable bit
     started = time.time_ns() - 1_000_000_000
-    result = store.restore(manifest, ws)
+    result = store.restore(manifest, ws, outputs=DIST)
     assert result == RestoreResult(written=2, unchanged=3)
     assert (ws / "dist/app.js").read_bytes() == b"console.log('app')\n"
     assert os.stat(ws / "dist/app.js").st_mtime_ns > started
@@ -160,7 +162,7 @@ def test_restore_replaces_what_stands_in_the_way(tmp_path: Path) -> None:
     shutil.rmtree(ws / "out")
     _write(ws / "out/a.txt/inner", b"a directory where a file belongs")
     _write(ws / "out/b", b"a file where a directory belongs")
-    assert store.restore(manifest, ws).written == 2
+    assert store.restore(manifest, ws, outputs=["out"]).written == 2
     assert (ws / "out/a.txt").read_bytes() == b"a"
     assert (ws / "out/b/c.txt").read_bytes() == b"c"
 
@@ -173,7 +175,7 @@ def test_output_symlink_replacing_file_is_not_followed(tmp_path: Path) -> None:
     victim = _write(tmp_path / "victim.txt", b"precious")
     (ws / "out/a.txt").unlink()
     os.symlink(victim, ws / "out/a.txt")
-    assert store.restore(manifest, ws).written == 1
+    assert store.restore(manifest, ws, outputs=["out"]).written == 1
     assert victim.read_bytes() == b"precious"
     assert not (ws / "out/a.txt").is_symlink()
 
@@ -199,7 +201,7 @@ def test_corrupt_blob_is_detected_and_removed(tmp_path: Path) -> None:
     (ws / "dist/app.js").write_bytes(b"local edit")
     (ws / "dist/empty.txt").write_bytes(b"also edited")
     with pytest.raises(CorruptEntry, match=f"blob {app.digest} is corrupt"):
-        store.restore(manifest, ws)
+        store.restore(manifest, ws, outputs=DIST)
     assert not blob.exists()
     assert store.lookup(KEY_A) is None
     assert warnings == []  # the exception is the report; the caller shows it
@@ -216,7 +218,7 @@ def test_missing_blob_is_a_miss(tmp_path: Path) -> None:
     store.blob_path(manifest.outputs[0].digest).unlink()
     shutil.rmtree(ws / "dist")
     with pytest.raises(CorruptEntry, match="missing"):
-        store.restore(manifest, ws)
+        store.restore(manifest, ws, outputs=DIST)
     assert store.lookup(KEY_A) is None
 
 
@@ -299,7 +301,7 @@ def test_unsafe_manifest_is_refused_before_writing(tmp_path: Path, manifest: Man
     safe = OutputEntry("first.txt", digest, 1, 0o644)  # listed first, must not be written
     bad = Manifest(**{**manifest.__dict__, "outputs": (safe, *manifest.outputs)})
     with pytest.raises(UnsafeEntry):
-        store.restore(bad, ws)
+        store.restore(bad, ws, outputs=["**"])
     assert list((tmp_path / "deep").rglob("*")) == [ws]
     with pytest.raises(UnsafeEntry):
         Manifest.from_bytes(bad.to_bytes())
@@ -317,27 +319,30 @@ def test_unsafe_manifest_on_disk_is_removed(tmp_path: Path) -> None:
     assert "unsafe" in warnings[0]
 
 
-def test_restore_refuses_path_through_symlink_leaving_workspace(tmp_path: Path) -> None:
+def test_restore_never_writes_through_a_symlinked_directory(tmp_path: Path) -> None:
     store, _ = _store(tmp_path)
     src = tmp_path / "src-ws"
     _write(src / "ok.txt", b"ok")
     _write(src / "sub/evil.txt", b"evil")
-    manifest = _save(store, src, outputs=("ok.txt", "sub"))
+    manifest = _save(store, src, outputs=("ok.txt", "sub/**"))
     outside = tmp_path / "outside"
     outside.mkdir()
     ws = tmp_path / "ws"
-    ws.mkdir()
+    (ws / "real").mkdir(parents=True)
+    for target in (outside, Path("real")):
+        os.symlink(target, ws / "sub")
+        # "sub" itself is not an output: the symlink may be neither followed nor replaced
+        with pytest.raises(UnsafeEntry, match="'sub', a symlink that is not an output"):
+            store.restore(manifest, ws, outputs=("ok.txt", "sub/**"))
+        assert list(outside.iterdir()) == list((ws / "real").iterdir()) == []
+        assert not (ws / "ok.txt").exists()
+        (ws / "sub").unlink()
+    # where "sub" is an output, a symlink there is a stale output: replaced by the directory
     os.symlink(outside, ws / "sub")
-    with pytest.raises(UnsafeEntry):
-        store.restore(manifest, ws)
+    result = store.restore(manifest, ws, outputs=("ok.txt", "sub"))
+    assert (result.written, result.removed) == (2, 1)
     assert list(outside.iterdir()) == []
-    assert not (ws / "ok.txt").exists()
-    # a symlinked directory that stays inside the workspace is fine
-    (ws / "sub").unlink()
-    (ws / "real").mkdir()
-    os.symlink("real", ws / "sub")
-    assert store.restore(manifest, ws).written == 2
-    assert (ws / "real/evil.txt").read_bytes() == b"evil"
+    assert not (ws / "sub").is_symlink() and (ws / "sub/evil.txt").read_bytes() == b"evil"
 
 
 def test_absolute_symlink_inside_workspace_is_stored_relative(tmp_path: Path) -> None:
@@ -347,7 +352,7 @@ def test_absolute_symlink_inside_workspace_is_stored_relative(tmp_path: Path) ->
     os.symlink(ws / "lib/a.so", ws / "lib/current.so")
     manifest = _save(store, ws, outputs=("lib",))
     assert manifest.symlinks == (SymlinkEntry("lib/current.so", "a.so"),)
-    assert store.restore(manifest, ws) == RestoreResult(written=1, unchanged=1)
+    assert store.restore(manifest, ws, outputs=["lib"]) == RestoreResult(written=1, unchanged=1)
     assert os.readlink(ws / "lib/current.so") == "a.so"
 
 
@@ -543,7 +548,7 @@ def _hammer(root: str, worker: int, rounds: int) -> int:
         )
         found = store.lookup(key)
         if saved is not None and found is not None:
-            store.restore(found, ws)
+            store.restore(found, ws, outputs=["out"])
             done += 1
     return done
 
@@ -603,7 +608,7 @@ def test_concurrent_prune_turns_restores_into_misses(tmp_path: Path) -> None:
             continue
         (ws / "out/big.bin").unlink()
         try:
-            store.restore(manifest, ws)
+            store.restore(manifest, ws, outputs=["out"])
             outcomes["restored"] += 1
             data = (ws / "out/big.bin").read_bytes()
             assert xxhash.xxh3_128_hexdigest(data) == manifest.outputs[0].digest

@@ -23,6 +23,11 @@ regular file. A symlink to a regular file counts as that file (its target's cont
 key, wherever it points). Workspaces nested inside another one are not excluded from it. Git
 submodules and nested repositories are not entered.
 
+Outputs (``scan_outputs``): the files, symlinks and empty directories the ``outputs`` globs
+match, symlinked directories not entered; names a restore stages files under
+(``.ggen-restore-*``, ``.ggen-link-*``) are never outputs, so one left by a crash is never
+stored.
+
 ``InputIndex`` lists the project's files once (one ``git ls-files`` at the root) and answers
 the queries of every task of a run from that list.
 """
@@ -206,6 +211,11 @@ def _globs(patterns: tuple[str, ...]) -> Globs:
 def _output_globs(outputs: Sequence[str]) -> Globs:
     """The globs of a task's workspace-relative outputs (``//`` ones are not its to match)."""
     return _globs(tuple(p for p in outputs if not p.lstrip("!").startswith(ROOT_PREFIX)))
+
+
+def output_globs(outputs: Sequence[str]) -> Globs:
+    """The globs deciding which workspace paths are a task's outputs (``//`` ones excluded)."""
+    return _output_globs(outputs)
 
 
 def _parse(patterns: Iterable[str]) -> Iterable[_Pattern]:
@@ -406,29 +416,97 @@ def task_inputs(
     return index.task_inputs(ws_path, inputs, outputs)
 
 
-def output_files(ws_dir: Path, outputs: Sequence[str]) -> list[str]:
-    """Sorted workspace-relative paths of the existing files and symlinks matched by
-    ``outputs`` (symlinked directories are reported as symlinks, not entered)."""
+STAGING_PREFIXES = (".ggen-restore-", ".ggen-link-")
+
+
+def is_staging_name(rel: str) -> bool:
+    """Whether the last component of ``rel`` is a name a restore stages files under
+    (``.ggen-restore-*``, ``.ggen-link-*``): such files are never outputs."""
+    return rel.rsplit("/", 1)[-1].startswith(STAGING_PREFIXES)
+
+
+def is_output(rel: str, globs: Globs) -> bool:
+    """Whether the workspace-relative ``rel`` belongs to a task with these output globs:
+    matched, and not inside ``.git`` or ``.ggen``. A restore may replace or delete only such
+    paths."""
+    return globs.match(rel) and not _excluded(rel)
+
+
+@dataclass(frozen=True)
+class OutputScan:
+    """What a task's output globs match on disk (workspace-relative, sorted).
+
+    ``files``: regular files and symlinks (symlinked directories are not entered);
+    ``empty_dirs``: matched directories holding nothing at all; ``special``: fifos, sockets
+    and devices; ``staged``: files a restore staged and never finished with (a crash)."""
+
+    files: tuple[str, ...]
+    empty_dirs: tuple[str, ...]
+    special: tuple[str, ...]
+    staged: tuple[str, ...]
+
+
+def scan_outputs(ws_dir: Path | str, outputs: Sequence[str]) -> OutputScan:
+    """Everything under ``ws_dir`` that ``outputs`` match (see ``OutputScan``)."""
     globs = _output_globs(outputs)
+    found: dict[str, set[str]] = {"files": set(), "dirs": set(), "special": set(), "staged": set()}
     if not globs:
-        return []
+        return OutputScan((), (), (), ())
     base = os.path.abspath(ws_dir)
-    found: set[str] = set()
-    for prefix in globs.prefixes():
-        if _excluded(prefix):
-            continue
+    for prefix in _scan_prefixes(tuple(outputs)):
         start = os.path.join(base, prefix) if prefix else base
         try:
             st = os.lstat(start)
         except OSError:
             continue
         if stat.S_ISDIR(st.st_mode):
-            for rel in _walk(start, prefix):
-                if globs.match(rel):
-                    found.add(rel)
-        elif (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)) and globs.match(prefix):
-            found.add(prefix)
-    return sorted(found)
+            _scan_dir(start, prefix, globs, found)
+        elif globs.match(prefix):
+            regular = stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)
+            found[_kind(prefix, regular)].add(prefix)
+    return OutputScan(*(tuple(sorted(found[k])) for k in ("files", "dirs", "special", "staged")))
+
+
+@functools.lru_cache(maxsize=256)
+def _scan_prefixes(outputs: tuple[str, ...]) -> tuple[str, ...]:
+    """Where to look for what ``outputs`` match (asked once per hit: kept)."""
+    return tuple(p for p in _output_globs(outputs).prefixes() if not _excluded(p))
+
+
+def _kind(rel: str, file_or_link: bool) -> str:
+    if is_staging_name(rel):
+        return "staged"
+    return "files" if file_or_link else "special"
+
+
+def _scan_dir(top: str, rel_top: str, globs: Globs, found: dict[str, set[str]]) -> None:
+    stack = [(top, rel_top)]
+    while stack:
+        path, rel = stack.pop()
+        try:
+            entries = list(os.scandir(path))
+        except OSError:
+            continue
+        if not entries and rel and globs.match(rel):
+            found["dirs"].add(rel)
+        for entry in entries:
+            child = f"{rel}/{entry.name}" if rel else entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name not in ALWAYS_EXCLUDED:
+                        stack.append((entry.path, child))
+                elif globs.match(child):
+                    regular = entry.is_file(follow_symlinks=False) or entry.is_symlink()
+                    found[_kind(child, regular)].add(child)
+            except OSError:
+                continue
+
+
+def output_files(ws_dir: Path, outputs: Sequence[str]) -> list[str]:
+    """Sorted workspace-relative paths of the existing files and symlinks matched by
+    ``outputs`` (symlinked directories are reported as symlinks, not entered; files a restore
+    staged are never reported)."""
+    return list(scan_outputs(ws_dir, outputs).files)
 
 
 def _walk(top: str, rel_top: str, regular: set[str] | None = None) -> Iterable[str]:

@@ -3,8 +3,13 @@
 Owns ``Manifest`` (with ``OutputEntry`` and ``SymlinkEntry``), its ``to_bytes``/``from_bytes``
 encoding and the checks every manifest passes, whether written here or received from a remote
 cache: field types and ranges (``CorruptEntry``) and paths (``check_paths``,
-``check_symlink_target``: ``UnsafeEntry`` for anything that would write outside the workspace).
-These checks are pure; the store (``ggen.cache.store``) adds those that look at the disk.
+``check_symlink_target``: ``UnsafeEntry`` for anything that would write outside the workspace;
+``check_outputs``: for any path the task's output globs do not match). These checks are pure;
+the store (``ggen.cache.store``) adds those that look at the disk.
+
+Paths are text as Python's ``os`` functions give them: a name that is not UTF-8 holds its odd
+bytes as lone surrogates (``surrogateescape``). JSON cannot hold those, so such a path is
+written as ``path_hex`` (its bytes in hex) instead of ``path``; likewise ``target_hex``.
 
 Optional fields, written only when known: ``log_size`` (the log blob's size, so that a download
 of any blob can be bounded by its declared size) and, in signed entries, ``sha256`` per output
@@ -16,10 +21,13 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+from ggen.cache.files import is_output, is_staging_name, output_globs
 
 MANIFEST_VERSION = 1
 HEX_DIGEST = re.compile(r"[0-9a-f]{32}")  # a blob digest or a task key
@@ -71,6 +79,7 @@ class Manifest:
     created_ms: int
     log_size: int | None = None
     log_sha256: str | None = None
+    dirs: tuple[str, ...] = ()  # empty output directories
 
     def digests(self) -> set[str]:
         """Every blob this manifest needs: its outputs' and its log's."""
@@ -92,7 +101,10 @@ class Manifest:
                 "workspace": self.workspace,
                 "phase": self.phase,
                 "outputs": [_output_dict(o) for o in self.outputs],
-                "symlinks": [{"path": s.path, "target": s.target} for s in self.symlinks],
+                "symlinks": [
+                    {**_text("path", s.path), **_text("target", s.target)} for s in self.symlinks
+                ],
+                **({"dirs": [_text("path", d) for d in self.dirs]} if self.dirs else {}),
                 "exit_code": self.exit_code,
                 "log_digest": self.log_digest,
                 "duration_ms": self.duration_ms,
@@ -126,7 +138,7 @@ class Manifest:
             raise CorruptEntry(f"unknown manifest version {raw.get('version')!r}")
         outputs = tuple(
             OutputEntry(
-                path=_field(item, "path", str),
+                path=_text_field(item, "path"),
                 digest=_digest_field(item, "digest"),
                 size=_int_field(item, "size"),
                 mode=_int_field(item, "mode", high=0o777),
@@ -135,9 +147,11 @@ class Manifest:
             for item in _list_field(raw, "outputs")
         )
         symlinks = tuple(
-            SymlinkEntry(path=_field(item, "path", str), target=_field(item, "target", str))
+            SymlinkEntry(path=_text_field(item, "path"), target=_text_field(item, "target"))
             for item in _list_field(raw, "symlinks")
         )
+        raw_dirs = _list_field(raw, "dirs") if "dirs" in raw else []
+        dirs = tuple(_text_field(item, "path") for item in raw_dirs)
         manifest = cls(
             key=_key_field(raw),
             workspace=_field(raw, "workspace", str),
@@ -150,6 +164,7 @@ class Manifest:
             created_ms=_int_field(raw, "created_ms"),
             log_size=_int_field(raw, "log_size") if "log_size" in raw else None,
             log_sha256=_sha256_field(raw, "log_sha256"),
+            dirs=dirs,
         )
         check_paths(manifest)
         _check_sizes(manifest)
@@ -158,7 +173,7 @@ class Manifest:
 
 def _output_dict(entry: OutputEntry) -> dict[str, object]:
     out: dict[str, object] = {
-        "path": entry.path,
+        **_text("path", entry.path),
         "digest": entry.digest,
         "size": entry.size,
         "mode": entry.mode,
@@ -197,6 +212,26 @@ def _field(obj: object, name: str, kind: type[Any]) -> Any:
     return value
 
 
+def _text(name: str, value: str) -> dict[str, str]:
+    """``{name: value}``, or ``{name_hex: bytes}`` for text that is not UTF-8 (see module doc)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return {f"{name}_hex": value.encode("utf-8", "surrogateescape").hex()}
+    return {name: value}
+
+
+def _text_field(obj: object, name: str) -> str:
+    if isinstance(obj, dict) and name not in obj and f"{name}_hex" in obj:
+        raw: str = _field(obj, f"{name}_hex", str)
+        try:
+            return bytes.fromhex(raw).decode("utf-8", "surrogateescape")
+        except ValueError:
+            raise CorruptEntry(f"field {name + '_hex'!r} is not hex bytes") from None
+    value: str = _field(obj, name, str)
+    return value
+
+
 def _int_field(obj: object, name: str, *, low: int = 0, high: int = 2**63 - 1) -> int:
     value: int = _field(obj, name, int)
     if not low <= value <= high:
@@ -220,11 +255,20 @@ def _list_field(obj: object, name: str) -> list[object]:
     return value
 
 
+def entry_paths(manifest: Manifest) -> list[str]:
+    """Every path a manifest names: files, symlinks and empty directories."""
+    return (
+        [o.path for o in manifest.outputs]
+        + [s.path for s in manifest.symlinks]
+        + list(manifest.dirs)
+    )
+
+
 def check_paths(manifest: Manifest) -> None:
     """Refuse (``UnsafeEntry``) paths that are absolute, climb with ``..``, enter ``.git`` or
     ``.ggen``, repeat, or lie below another entry; and symlink targets that are absolute or
     lead outside the workspace. Pure: looks at the manifest only."""
-    paths = [o.path for o in manifest.outputs] + [s.path for s in manifest.symlinks]
+    paths = entry_paths(manifest)
     seen: set[str] = set()
     for path in paths:
         if path.startswith("/") or "\0" in path:
@@ -242,6 +286,16 @@ def check_paths(manifest: Manifest) -> None:
                 raise UnsafeEntry(f"path {path!r} lies below another entry")
     for link in manifest.symlinks:
         check_symlink_target(link.path, link.target)
+
+
+def check_outputs(manifest: Manifest, outputs: Sequence[str]) -> None:
+    """Refuse (``UnsafeEntry``) a manifest naming any path that the task's ``outputs`` globs do
+    not match, or a restore's staging name: a restore writes and deletes only the task's own
+    outputs. The key covers the globs, so such a manifest was not made by this task. Pure."""
+    globs = output_globs(outputs)
+    for path in entry_paths(manifest):
+        if not is_output(path, globs) or is_staging_name(path):
+            raise UnsafeEntry(f"path {path!r} is not one of the task's outputs")
 
 
 def check_symlink_target(path: str, target: str) -> None:

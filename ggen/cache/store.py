@@ -17,11 +17,20 @@ about to read makes the restore raise ``CorruptEntry``. A prune spares blobs tou
 began, and saving touches a blob it finds already present, which keeps a concurrent save's
 blobs alive.
 
-Restoring is careful about paths, since manifests may come from a remote cache: every path must
-be relative, free of ``..``, ``.git`` and ``.ggen``, must not lead through an existing symlink
-to outside the workspace, and a symlink's target must stay inside the workspace. All of it is
-checked before anything is written. Files on disk matching the outputs but absent from the
-manifest are left alone.
+Restoring is careful about paths, since manifests may come from a remote cache: a restore
+writes and deletes only paths that the task's output globs match. Every path of the manifest
+must be relative, free of ``..``, ``.git`` and ``.ggen`` and matched by the globs; nothing that
+stands in the way and would be replaced or deleted (a file where a directory goes, a directory
+where a file goes, a symlinked directory, which is never written through) may be anything
+but an output either; a symlink's target must stay inside the workspace. All of it is checked,
+and every blob copied out and verified, before anything is written. Then what the globs match
+is made exactly the manifest: outputs it does not list (and empty directories) are removed.
+
+Blobs are staged as ``.ggen-restore-*`` in the nearest existing directory on the way to their
+destination (``.ggen-link-*`` next to it for symlinks), names registered before the files are
+made so that any exception, a ``KeyboardInterrupt`` included, removes them; the output scan
+never reports such names, so a file left by a crash is never stored, and the next restore of
+the task removes it.
 
 With a signing key (``ggen.cache.signing``) every manifest is written in its signed envelope
 and checked on every lookup, and blobs are checked against the SHA-256 their manifest gives
@@ -52,18 +61,22 @@ import platformdirs
 import xxhash
 
 from ggen.cache.digest import DigestMemo, hash_bytes, hash_fd, hash_file
-from ggen.cache.files import output_files
-from ggen.cache.manifest import HEX_DIGEST
+from ggen.cache.files import Globs, is_output, is_staging_name, output_globs, scan_outputs
+from ggen.cache.manifest import HEX_DIGEST, entry_paths
 from ggen.cache.manifest import MANIFEST_VERSION as MANIFEST_VERSION
 from ggen.cache.manifest import CorruptEntry as CorruptEntry
 from ggen.cache.manifest import Manifest as Manifest
 from ggen.cache.manifest import OutputEntry as OutputEntry
 from ggen.cache.manifest import SymlinkEntry as SymlinkEntry
 from ggen.cache.manifest import UnsafeEntry as UnsafeEntry
+from ggen.cache.manifest import check_outputs as check_outputs
 from ggen.cache.manifest import check_paths as check_paths
 from ggen.cache.manifest import check_symlink_target as check_symlink_target
 
 COPY_CHUNK = 1024 * 1024
+# errors that mean the entry names something this filesystem cannot hold, not that the
+# workspace cannot be written
+_ENTRY_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL})
 STALE_TMP_NS = 3600 * 1_000_000_000  # a temp file this old was left by a dead process
 AUTO_PRUNE_LOW_WATER = 0.9  # automatic eviction frees down to this share of max_size
 
@@ -75,10 +88,23 @@ def default_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class RestoreResult:
-    """How many outputs a restore wrote and how many already matched on disk."""
+    """How many outputs a restore wrote, how many already matched on disk, and how many
+    paths it removed (outputs the entry does not list)."""
 
     written: int
     unchanged: int
+    removed: int = 0
+
+
+class RestoreFailed(Exception):
+    """A restore that could not write the workspace: the path concerned and why. ``damaged``
+    when the entry is at fault (a name this filesystem refuses); it was then discarded."""
+
+    def __init__(self, path: str, reason: str, *, damaged: bool) -> None:
+        super().__init__(f"cannot write {path}: {reason}")
+        self.path = path
+        self.reason = reason
+        self.damaged = damaged
 
 
 @dataclass(frozen=True)
@@ -96,6 +122,7 @@ class ProblemKind(enum.Enum):
     CORRUPT_BLOB = "corrupt blob"
     BAD_MANIFEST = "bad manifest"
     MISSING_BLOB = "missing blob"
+    NOT_A_FILE = "not a regular file"
 
 
 @dataclass(frozen=True)
@@ -163,8 +190,9 @@ class Store:
     # ---- blobs -----------------------------------------------------------------------------
 
     def has_blob(self, digest: str) -> bool:
-        """Whether the blob is present (its contents are checked when read)."""
-        return self.blob_path(digest).is_file()
+        """Whether the blob is present as a regular file (its contents are checked when
+        read)."""
+        return _is_regular(self.blob_path(digest))
 
     def put_blob_bytes(self, data: bytes) -> str:
         """Store ``data`` as a blob (no-op if present); its digest."""
@@ -218,12 +246,23 @@ class Store:
         """The blob's contents in chunks, checked against its digest at the end
         (``CorruptEntry`` when missing or wrong)."""
         path = self.blob_path(digest)
+        # not following links, and not blocking on a fifo: only a regular file is a blob
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
         try:
-            f = open(path, "rb")  # noqa: SIM115 - closed by the generator
+            fd = os.open(path, flags)
         except FileNotFoundError:
             raise CorruptEntry(f"blob {digest} is missing") from None
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:  # the store's fault, not the workspace's
+                raise CorruptEntry(f"blob {digest} cannot be read ({exc.strerror})") from None
+            _unlink(path)
+            raise CorruptEntry(f"blob {digest} is a symlink (removed)") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            _unlink(path)
+            raise CorruptEntry(f"blob {digest} is not a regular file")
         hasher = xxhash.xxh3_128()
-        with f:
+        with open(fd, "rb") as f:
             while chunk := f.read(COPY_CHUNK):
                 hasher.update(chunk)
                 yield chunk
@@ -395,7 +434,10 @@ class Store:
         files: list[OutputEntry] = []
         links: list[SymlinkEntry] = []
         added = 0
-        for rel in output_files(base, outputs):
+        scan = scan_outputs(base, outputs)
+        if scan.special:
+            raise UnsafeEntry(f"output {scan.special[0]!r} is a fifo, socket or device")
+        for rel in scan.files:
             path = base / rel
             st = os.lstat(path)
             if stat.S_ISLNK(st.st_mode):
@@ -417,6 +459,7 @@ class Store:
             duration_ms=max(0, duration_ms),
             created_ms=time.time_ns() // 1_000_000,
             log_size=len(log),
+            dirs=scan.empty_dirs,
         )
         if self._signing_key is not None:
             manifest = _with_sha256(manifest, base, log)
@@ -442,54 +485,114 @@ class Store:
     # ---- restore ---------------------------------------------------------------------------
 
     def restore(
-        self, manifest: Manifest, ws_dir: Path, *, memo: DigestMemo | None = None
+        self,
+        manifest: Manifest,
+        ws_dir: Path,
+        *,
+        outputs: Sequence[str],
+        memo: DigestMemo | None = None,
     ) -> RestoreResult:
-        """Make the workspace's outputs match the manifest; files already matching are left
-        alone, written ones get the current time as mtime.
+        """Make what the task's ``outputs`` globs match in the workspace exactly the manifest:
+        files already matching are left alone, written ones get the current time as mtime,
+        outputs the manifest does not list are removed.
 
-        Raises ``UnsafeEntry`` (nothing written) for paths that would leave the workspace and
-        ``CorruptEntry`` for a missing or corrupt blob (nothing replaced; the blob and the
-        manifest are removed; the caller reports it). ``memo`` spares re-reading unchanged
-        outputs. Other ``OSError``s (an unwritable workspace) propagate.
+        Raises ``UnsafeEntry`` (nothing written) for a manifest naming a path that is not an
+        output, or that would replace or delete something that is not one (see module doc),
+        and ``CorruptEntry`` for a missing or corrupt blob (nothing replaced; the blob and the
+        manifest are removed; the caller reports it). Any ``OSError`` becomes ``RestoreFailed``
+        (the manifest is removed when a name it holds is at fault). ``memo`` spares re-reading
+        unchanged outputs.
         """
         check_paths(manifest)
-        base = os.path.realpath(ws_dir)
-        for path in [o.path for o in manifest.outputs] + [s.path for s in manifest.symlinks]:
-            _check_on_disk(base, path)
-        staged: list[tuple[str, str]] = []  # (temp file, destination)
-        chmods: list[tuple[str, int]] = []  # right contents, wrong permissions
-        unchanged = 0
         try:
+            check_outputs(manifest, outputs)
+        except UnsafeEntry:
+            self._discard(manifest.key, "", report=False)  # the exception tells the caller
+            raise
+        base = os.path.realpath(ws_dir)
+        globs = output_globs(outputs)
+        staged: list[str] = []  # temp files, listed before they are made: removed on any error
+        doing = base
+        try:
+            if not os.path.isdir(base):
+                os.makedirs(base)
+            scan = scan_outputs(base, outputs)
+            for path in [o.path for o in manifest.outputs] + [s.path for s in manifest.symlinks]:
+                doing = os.path.join(base, path)
+                _check_on_disk(base, path, globs, directory=False)
+            for path in manifest.dirs:
+                doing = os.path.join(base, path)
+                _check_on_disk(base, path, globs, directory=True)
+            listed = {o.path for o in manifest.outputs} | {s.path for s in manifest.symlinks}
+            replace: list[tuple[str, str]] = []  # (temp file, destination)
+            chmods: list[tuple[str, int]] = []  # right contents, wrong permissions
+            unchanged = 0
             # first every blob is copied out and verified, then everything is put in place
             for entry in manifest.outputs:
-                dest = os.path.join(base, entry.path)
+                dest = doing = os.path.join(base, entry.path)
                 state = _file_state(dest, entry, memo)
                 if state is _FileState.SAME:
                     unchanged += 1
                 elif state is _FileState.MODE_ONLY:
                     chmods.append((dest, entry.mode))
                 else:
-                    staged.append((self._stage(entry, dest, manifest.key), dest))
+                    stage_dir = _nearest_dir(base, entry.path)
+                    replace.append((self._stage(entry, stage_dir, manifest.key, staged), dest))
+            removed = 0
+            for rel in (*scan.staged, *(p for p in scan.files + scan.special if p not in listed)):
+                doing = os.path.join(base, rel)
+                removed += _remove(doing)
             for dest, mode in chmods:
+                doing = dest
                 os.chmod(dest, mode)
-            for tmp, dest in staged:
+            for tmp, dest in replace:
+                doing = dest
+                _make_dirs(os.path.dirname(dest))
                 _replace(tmp, dest)
-            written = len(staged) + len(chmods)
+            written = len(replace) + len(chmods)
             for link in manifest.symlinks:
-                if _place_symlink(os.path.join(base, link.path), link.target):
+                doing = os.path.join(base, link.path)
+                if _place_symlink(doing, link.target, staged):
                     written += 1
                 else:
                     unchanged += 1
+            for rel in manifest.dirs:
+                doing = os.path.join(base, rel)
+                if os.path.isdir(doing):
+                    unchanged += 1
+                else:
+                    _make_dirs(doing)
+                    written += 1
+            if removed or not set(scan.empty_dirs) <= set(manifest.dirs):
+                doing = base
+                removed += _remove_empty_dirs(base, outputs, manifest)
+        except OSError as exc:
+            raise self._restore_failed(manifest.key, exc, doing) from None
         finally:
-            for tmp, _ in staged:
-                _unlink(tmp)  # gone already unless something failed
-        return RestoreResult(written=written, unchanged=unchanged)
+            _remove_staged(staged)  # gone already unless something failed
+        return RestoreResult(written=written, unchanged=unchanged, removed=removed)
 
-    def _stage(self, entry: OutputEntry, dest: str, key: str) -> str:
-        """Copy a blob next to its destination (verified); the temp file's path."""
-        parent = os.path.dirname(dest)
-        _make_dirs(parent)
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".ggen-restore-")
+    def _restore_failed(self, key: str, exc: OSError, doing: str) -> RestoreFailed:
+        """The ``RestoreFailed`` for an ``exc`` met while writing ``doing``; the manifest is
+        removed when the error says a name it holds cannot exist here."""
+        damaged = exc.errno in _ENTRY_ERRNOS
+        if damaged:
+            self._discard(key, "", report=False)
+        path = doing  # a temp file's name would tell the user nothing
+        if isinstance(exc.filename, str) and exc.filename and not is_staging_name(exc.filename):
+            path = exc.filename
+        return RestoreFailed(path, exc.strerror or str(exc), damaged=damaged)
+
+    def _stage(self, entry: OutputEntry, directory: str, key: str, staged: list[str]) -> str:
+        """Copy a blob into a new temp file in ``directory`` (verified); its path. The path is
+        added to ``staged`` before the file is made."""
+        while True:
+            tmp = _new_staging_name(directory, ".ggen-restore-", staged)
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                break
+            except FileExistsError:
+                staged.remove(tmp)  # not ours: never to be removed
         try:
             with os.fdopen(fd, "wb") as out:
                 for chunk in self._blob_chunks(entry.digest, entry.sha256):
@@ -498,9 +601,6 @@ class Store:
         except CorruptEntry as exc:
             _unlink(tmp)
             self._discard(key, str(exc), report=False)  # the exception tells the caller
-            raise
-        except BaseException:
-            _unlink(tmp)
             raise
         return tmp
 
@@ -528,9 +628,16 @@ class Store:
 
     def verify(self, *, repair: bool = False) -> VerifyReport:
         """Re-hash every blob and parse every manifest, checking its blobs are present and
-        sound. With ``repair``, remove what is bad (blobs and the manifests that need them)."""
+        sound, and report anything in the store's layout that is not a regular file (a
+        symlink, a directory, a fifo: never followed). With ``repair``, remove what is bad
+        (those, blobs, and the manifests that need them)."""
         problems: list[Problem] = []
         removed = 0
+        for top in (self.root / "blobs", self.root / "manifests"):
+            for path, what in _not_regular(top):
+                problems.append(Problem(ProblemKind.NOT_A_FILE, path, what))
+                if repair and _remove_any(path):
+                    removed += 1
         good: set[str] = set()
         blobs = 0
         for path, _ in _files_in(self.root / "blobs"):
@@ -672,6 +779,8 @@ def _file_state(dest: str, entry: OutputEntry, memo: DigestMemo | None) -> _File
         return _FileState.DIFFERENT
     if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
         return _FileState.DIFFERENT
+    if memo is not None and not _utf8(dest):
+        memo = None  # the memo is saved as JSON, which cannot hold such a name
     try:
         digest = memo.digest(Path(dest)).digest if memo is not None else hash_file(Path(dest))
     except OSError:
@@ -683,22 +792,118 @@ def _file_state(dest: str, entry: OutputEntry, memo: DigestMemo | None) -> _File
     return _FileState.SAME
 
 
-def _check_on_disk(base: str, rel: str) -> None:
-    """Refuse a path whose existing parent directories lead, through a symlink, outside
-    ``base`` (the workspace's real path)."""
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_on_disk(base: str, rel: str, globs: Globs, *, directory: bool) -> None:
+    """Refuse (``UnsafeEntry``) to put ``rel`` (a directory if ``directory``) in place when
+    that would replace or delete something that is not an output: a file, symlink or other
+    non-directory on the way to it (symlinked directories are never written through), or, for
+    a file, a directory holding anything that is not an output."""
     parts = rel.split("/")
     current = base
-    for part in parts[:-1]:
+    for i, part in enumerate(parts):
         current = os.path.join(current, part)
+        here = "/".join(parts[: i + 1])
         try:
             st = os.lstat(current)
         except FileNotFoundError:
             return
-        if stat.S_ISLNK(st.st_mode):
-            real = os.path.realpath(current)
-            if real != base and not real.startswith(base + os.sep):
-                raise UnsafeEntry(f"path {rel!r} leads through a symlink out of the workspace")
-            current = real
+        last = i == len(parts) - 1
+        if stat.S_ISDIR(st.st_mode):
+            if last and not directory:
+                _check_tree(current, here, globs)
+            continue
+        if not last and not is_output(here, globs):
+            kind = "a symlink" if stat.S_ISLNK(st.st_mode) else "a file"
+            raise UnsafeEntry(f"path {rel!r} would replace {here!r}, {kind} that is not an output")
+        return
+
+
+def _check_tree(top: str, rel_top: str, globs: Globs) -> None:
+    """Refuse to delete the directory ``top`` if anything in it is not an output."""
+    stack = [(top, rel_top)]
+    while stack:
+        path, rel = stack.pop()
+        with os.scandir(path) as entries:
+            listed = list(entries)
+        for entry in listed:
+            child = f"{rel}/{entry.name}"
+            if entry.is_dir(follow_symlinks=False):
+                stack.append((entry.path, child))
+            elif not is_output(child, globs):
+                raise UnsafeEntry(
+                    f"path {rel_top!r} would replace a directory holding {child!r}, "
+                    "which is not an output"
+                )
+
+
+def _nearest_dir(base: str, rel: str) -> str:
+    """The deepest existing real directory on the way to ``rel``: where its blob is staged
+    (on the destination's file system, without making any directory before every blob is
+    verified)."""
+    current = base
+    for part in rel.split("/")[:-1]:
+        candidate = os.path.join(current, part)
+        try:
+            if not stat.S_ISDIR(os.lstat(candidate).st_mode):
+                break
+        except FileNotFoundError:
+            break
+        current = candidate
+    return current
+
+
+def _new_staging_name(directory: str, prefix: str, staged: list[str]) -> str:
+    """A fresh temp name in ``directory``, added to ``staged`` before the caller makes it."""
+    name = os.path.join(directory, f"{prefix}{os.urandom(8).hex()}")
+    staged.append(name)
+    return name
+
+
+def _remove_staged(staged: list[str]) -> None:
+    """Remove every staged temp file. A second interrupt while doing so (Ctrl-C pressed
+    again) is held back until they are all gone, then raised."""
+    pending: BaseException | None = None
+    while staged:
+        try:
+            _unlink(staged[-1])
+            staged.pop()
+        except BaseException as exc:  # held, re-raised below
+            pending = exc
+    if pending is not None:
+        raise pending
+
+
+def _remove(path: str) -> int:
+    """Delete a file, symlink or special file; 1 if it was there."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return 0
+    return 1
+
+
+def _remove_empty_dirs(base: str, outputs: Sequence[str], manifest: Manifest) -> int:
+    """Remove the empty directories the globs match that the manifest neither lists nor needs
+    (deepest first, again while removing one empties its parent); how many were removed."""
+    keep = set(manifest.dirs)
+    for path in entry_paths(manifest):
+        parts = path.split("/")
+        keep.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    removed = 0
+    while True:
+        extra = [d for d in scan_outputs(base, outputs).empty_dirs if d not in keep]
+        if not extra:
+            return removed
+        for rel in sorted(extra, reverse=True):
+            os.rmdir(os.path.join(base, rel))
+            removed += 1
 
 
 def _make_dirs(path: str) -> None:
@@ -724,7 +929,7 @@ def _replace(tmp: str, dest: str) -> None:
         os.replace(tmp, dest)
 
 
-def _place_symlink(dest: str, target: str) -> bool:
+def _place_symlink(dest: str, target: str, staged: list[str]) -> bool:
     """Make ``dest`` a symlink to ``target``; False when it already was one."""
     try:
         if os.readlink(dest) == target:
@@ -733,13 +938,9 @@ def _place_symlink(dest: str, target: str) -> bool:
         pass
     parent = os.path.dirname(dest)
     _make_dirs(parent)
-    tmp = os.path.join(parent, f".ggen-link-{os.getpid()}-{time.time_ns()}")
+    tmp = _new_staging_name(parent, ".ggen-link-", staged)
     os.symlink(target, tmp)
-    try:
-        _replace(tmp, dest)
-    except BaseException:
-        _unlink(tmp)
-        raise
+    _replace(tmp, dest)
     return True
 
 
@@ -771,11 +972,21 @@ def _relative_target(base: Path, rel: str, target: str) -> str:
     return target
 
 
-def _touch(path: Path) -> bool:
-    """Refresh an existing file's mtime (a concurrent prune then spares it); False if absent."""
-    now = time.time_ns()  # explicit: file times tick coarsely, behind the clock
+def _is_regular(path: Path) -> bool:
     try:
-        os.utime(path, ns=(now, now))
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _touch(path: Path) -> bool:
+    """Refresh an existing file's mtime (a concurrent prune then spares it); False if absent
+    or not a regular file (a symlink is then replaced, never followed)."""
+    now = time.time_ns()  # explicit: file times tick coarsely, behind the clock
+    if not _is_regular(path):
+        return False
+    try:
+        os.utime(path, ns=(now, now), follow_symlinks=False)
     except FileNotFoundError:
         return False
     except OSError:
@@ -804,6 +1015,8 @@ def _files_in(top: Path) -> Iterator[tuple[str, os.stat_result]]:
             with contextlib.suppress(OSError):
                 yield group.path, group.stat(follow_symlinks=False)
             continue
+        if group.is_symlink():
+            continue  # never followed (``verify`` reports it)
         try:
             entries = list(os.scandir(group.path))
         except OSError:
@@ -812,3 +1025,53 @@ def _files_in(top: Path) -> Iterator[tuple[str, os.stat_result]]:
             with contextlib.suppress(OSError):
                 if entry.is_file(follow_symlinks=False):
                     yield entry.path, entry.stat(follow_symlinks=False)
+
+
+def _not_regular(top: Path) -> Iterator[tuple[str, str]]:
+    """(path, what it is) of everything in a fan-out layout (``top/ab/name``) that is neither a
+    regular file nor a real fan-out directory."""
+    try:
+        groups = list(os.scandir(top))
+    except OSError:
+        return
+    for group in groups:
+        if group.is_symlink() or not (
+            group.is_dir(follow_symlinks=False) or group.is_file(follow_symlinks=False)
+        ):
+            yield group.path, _what(group.path)
+            continue
+        if not group.is_dir(follow_symlinks=False):
+            continue
+        try:
+            entries = list(os.scandir(group.path))
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.is_file(follow_symlinks=False):
+                yield entry.path, _what(entry.path)
+
+
+def _what(path: str) -> str:
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    if stat.S_ISLNK(st.st_mode):
+        return f"a symlink to {os.readlink(path)}"
+    if stat.S_ISDIR(st.st_mode):
+        return "a directory"
+    if stat.S_ISFIFO(st.st_mode):
+        return "a fifo"
+    return "a special file"
+
+
+def _remove_any(path: str) -> bool:
+    """Remove a file, symlink or directory tree (a symlink itself, never what it points to)."""
+    try:
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except OSError:
+        return False
+    return True

@@ -207,19 +207,31 @@ class Session:
                 source = CacheStatus.REMOTE_HIT
         if manifest is None:
             return None
-        from ggen.cache.store import CorruptEntry
+        from ggen.cache.store import CorruptEntry, RestoreFailed, UnsafeEntry
 
         ws = self.make.workspace(task.workspace)
         ws_dir = self.root / (ws.path if ws else ".")
         log_path = self._log_path(task)
+        # whatever goes wrong restoring one task's entry only makes that task run
         try:
-            restored = self.store.restore(manifest, ws_dir, memo=self.memo)
+            restored = self.store.restore(manifest, ws_dir, outputs=phase.outputs, memo=self.memo)
             if not self._same_file(log_path, manifest.log_digest):
                 write_bytes_atomic(log_path, self.store.read_log(manifest))
+        except UnsafeEntry as exc:
+            self.console.warn(f"{task.id}: cache entry {key} refused ({exc}); running it")
+            return None
         except CorruptEntry as exc:
             self.console.warn(f"{task.id}: cache entry {key} is damaged ({exc}); running it")
             return None
-        if restored.written and self._index is not None:
+        except RestoreFailed as exc:
+            removed = f"cache entry {key} removed; " if exc.damaged else ""
+            self.console.warn(f"{task.id}: {exc} ({removed}running it)")
+            return None
+        except OSError as exc:  # writing the replayed log
+            where = exc.filename or log_path
+            self.console.warn(f"{task.id}: cannot write {where}: {exc.strerror}; running it")
+            return None
+        if (restored.written or restored.removed) and self._index is not None:
             self._index.mark_changed(ws.path if ws else ".")
         log_rel = os.path.relpath(log_path, self.root)
         return TaskResult(
