@@ -80,7 +80,7 @@ def test_a_signed_store_writes_envelopes_with_sha256_and_reads_them_back(tmp_pat
     assert manifest.log_size == len(LOG)
     assert store.lookup(KEY) == manifest
     out = tmp_path / "out"
-    store.restore(manifest, out)
+    store.restore(manifest, out, outputs=["dist/**"])
     assert (out / "dist" / "app.js").read_bytes() == b"console.log(1)\n"
     assert store.read_log(manifest) == LOG
     assert store.manifest_bytes(KEY) == manifest.to_bytes()
@@ -143,7 +143,7 @@ def test_a_blob_whose_sha256_disagrees_is_refused_and_removed(tmp_path: Path) ->
     assert lied is not None
     out = tmp_path / "out"
     with pytest.raises(CorruptEntry, match="SHA-256"):
-        store.restore(lied, out)
+        store.restore(lied, out, outputs=["dist/**"])
     assert not (out / "dist" / "app.js").exists()
     assert not store.has_blob(entry.digest)
     assert store.manifest_bytes(KEY) is None
