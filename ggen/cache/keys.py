@@ -143,10 +143,12 @@ def task_recipe(
     for key_path, path in sorted(files.items()):
         d = memo.digest(path)
         inputs.append(InputFile(key_path, d.digest, d.executable))
+    from ggen.scripts import recipe_commands
+
     return Recipe(
         phase=phase,
         workspace_path=ws.path,
-        commands=spec.commands,
+        commands=recipe_commands(make, ws, spec),
         env=resolved_env(ws.env, spec.env, spec.env_inputs, environ),
         outputs=spec.outputs,
         inputs=tuple(inputs),
