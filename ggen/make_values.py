@@ -213,7 +213,7 @@ class _Table:
             close = None if name in old else typo_of(name, known)
             if close is not None:
                 self.fail(name, f'{what}, did you mean "{close}"?')
-            self.warn(name, what, f"known here: {_listing(known)}")
+            self.warn(name, what, f"known here: {_listing(known, 20)}")
 
     def sub(self, name: str) -> _Table | None:
         value = self.data.get(name)
