@@ -297,6 +297,11 @@ def test_a_workspace_without_the_script_does_not_hold_back_its_dependents(tmp_pa
         "c:build": "ok",
     }
     assert (root / "packages/c/out.txt").read_text() == "c\n"
+    r = ggen("explain", "build", "-w", "b", cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[1] == (
+        "nothing to do: package.json has no such script: build (packages/b/package.json)"
+    )
 
 
 def test_editing_a_script_is_a_cache_miss_even_when_package_json_is_no_input(

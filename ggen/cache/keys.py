@@ -188,6 +188,7 @@ class Reason(enum.Enum):
     UPSTREAM = "upstream task changed"
     NOT_IN_CACHE = "same key, but no entry in the cache"
     CACHE_OFF = "caching is off for this task"
+    NO_SCRIPT = "nothing to do: package.json has no such script"
 
 
 @dataclass(frozen=True)
