@@ -79,10 +79,13 @@ def _main(
             _fail(f"cannot change to directory {directory}: {exc.strerror}", EXIT_USAGE)
 
 
-def _load() -> Make:
+def _load(warn: bool = True) -> Make:
     from ggen.make import load_make
 
-    return load_make(os.getcwd())
+    make = load_make(os.getcwd())
+    for warning in make.warnings if warn else ():  # what the files say that ggen ignores
+        _warn(str(warning))
+    return make
 
 
 def _select(
@@ -328,11 +331,20 @@ def show(
 
 @app.command()
 @_guard
-def validate() -> None:
+def validate(
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Make every warning (an ignored key) an error.")
+    ] = False,
+) -> None:
     """Check make.toml (and every workspace's) and the task graph of every phase."""
     from ggen.runner.views import validate_text
 
-    print(validate_text(_load()), end="")
+    make = _load(warn=not strict)
+    if strict and make.warnings:
+        from ggen.make_loader import strict_error
+
+        raise strict_error(make.warnings, "--strict")
+    print(validate_text(make), end="")
 
 
 @app.command()

@@ -45,7 +45,7 @@ class Phase:
     """One ``[lifecycle.NAME]`` table, as declared at the root or in a workspace's make.toml."""
 
     name: str
-    commands: tuple[str, ...]
+    commands: tuple[str, ...]  # empty when the phase names a package script
     description: str | None = None
     workspaces: tuple[str, ...] | None = None  # None: every workspace
     parallel: bool | None = None  # None: not said; the command line decides
@@ -57,9 +57,10 @@ class Phase:
     cache: bool = True
     timeout: float | None = None
     retries: int = 0
-    watch: tuple[str, ...] = ()  # accepted from the old format, shown by `ggen show`
-    port: int | None = None  # accepted from the old format, shown by `ggen show`
+    watch: bool = False  # a long-running phase (dev server, watcher), as in the old format
+    port: int | None = None  # the loopback port whose opening says a watch phase is ready
     source: str = MAKE_FILE  # the file (relative to the root) that declared this phase
+    script: str | None = None  # run this package.json script instead of commands
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,37 @@ class Project:
     type: str | None = None
     description: str | None = None
     inputs: tuple[str, ...] = ()  # root files that enter every key
+    strict: bool = False  # every warning about the configuration is an error
+
+
+@dataclass(frozen=True)
+class ConfigWarning:
+    """Something in a make.toml that ggen ignores: an unknown key or table that is not a likely
+    typo (the old format's ``[scripts]``, ``authors``...), or a table where a variable's value
+    is expected (an ``[env.production]`` profile). Printed by every command that loads the
+    project; ``ggen validate --strict`` and ``[project] strict = true`` make it an error."""
+
+    file: str
+    key: str
+    message: str  # what it is: "unknown table", "no phase named ..."
+    hint: str | None = None  # what ggen reads there instead
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        text = f"{where}: {self.key}: {self.message}, ignored"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+@dataclass(frozen=True)
+class PackageScripts:
+    """What a workspace's ``package.json`` says that ``script`` phases use, read when the
+    project is loaded so that the key and the worker see the same text (``ggen.scripts``)."""
+
+    path: str  # the workspace's path, relative to the project root ("." for the root)
+    name: str | None = None  # "name" of package.json, npm's npm_package_name
+    version: str | None = None  # "version", npm's npm_package_version
+    scripts: tuple[tuple[str, str], ...] = ()  # (name, text) of X, preX, postX for each script X
 
 
 @dataclass(frozen=True)
@@ -149,6 +181,16 @@ class Make:
     # every file the configuration was read from (root-relative posix paths): the make.toml
     # files and the manifests that workspace discovery read; editing one may change the snapshot
     config_files: tuple[str, ...] = (MAKE_FILE,)
+    warnings: tuple[ConfigWarning, ...] = ()  # what the files say that ggen ignores
+    packages: tuple[PackageScripts, ...] = ()  # package.json of each workspace, if script phases
+
+    @cached_property
+    def _package_map(self) -> Mapping[str, PackageScripts]:
+        return {p.path: p for p in self.packages}
+
+    def package(self, path: str) -> PackageScripts | None:
+        """The package.json scripts of the workspace at ``path``, if it has a package.json."""
+        return self._package_map.get(path)
 
     @cached_property
     def _workspace_map(self) -> Mapping[str, Workspace]:

@@ -9,6 +9,7 @@ cycle detection. Every problem becomes a ``ConfigError`` (``CycleError`` for a c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -22,11 +23,13 @@ from ggen.make import (
     MAKE_FILE,
     ROOT_WORKSPACE,
     CacheConfig,
+    ConfigWarning,
     Env,
     ExecutorConfig,
     ExecutorKind,
     Hooks,
     Make,
+    PackageScripts,
     Phase,
     Project,
     Workspace,
@@ -51,6 +54,7 @@ from ggen.make_values import (
     _Table,
     _type_name,
     _workspace_sources,
+    typo_of,
 )
 
 if TYPE_CHECKING:
@@ -58,7 +62,7 @@ if TYPE_CHECKING:
 
 _TOP_KEYS = ("project", "env", "cache", "executor", "workspace", "lifecycle", "hooks")
 _WORKSPACE_FILE_KEYS = ("env", "lifecycle")
-_PROJECT_KEYS = ("name", "version", "type", "description", "inputs", "workspaces")
+_PROJECT_KEYS = ("name", "version", "type", "description", "inputs", "workspaces", "strict")
 _CACHE_KEYS = ("dir", "max_size", "remote", "remote_read_only", "remote_timeout")
 _EXECUTOR_KEYS = ("kind", "scheduler", "jobs")
 _WORKSPACE_KEYS = ("path", "depends_on", "description")
@@ -78,9 +82,60 @@ _PHASE_KEYS = (
     "retries",
     "watch",
     "port",
+    "script",
 )
 _GLOBAL_HOOKS = ("before_all", "after_all", "on_error")
 _PROJECT_HEADER = re.compile(r"^[ \t]*\[[ \t]*project[ \t]*\][ \t]*(?:#.*)?$", re.MULTILINE)
+
+# Keys and tables that the old system's files carry and its loader ignored. Each is a warning
+# ("ignored"), never a did-you-mean error, however close it is to a key ggen reads: `execution`
+# is two edits from `executor`, `cache_key` starts like `cache`. Other unknown names are errors
+# only when they are a likely typo of a known key (make_values.typo_of), else warnings too.
+_OLD_TOP = frozenset(
+    {
+        "scripts",
+        "execution",
+        "state",
+        "deps",
+        "monitoring",
+        "security",
+        "performance",
+        "pipelines",
+        "quality_gates",
+        "backup",
+        "integrations",
+        "config",
+        "tasks",
+        "phases",
+        "environments",
+    }
+)
+_OLD_PROJECT = frozenset({"author", "authors", "license", "repository", "homepage", "keywords"})
+_OLD_CACHE = frozenset(
+    {
+        "enabled",
+        "directory",
+        "enable_caching",
+        "cache_directory",
+        "cache_ttl_seconds",
+        "invalidate_on_change",
+        "distributed_cache",
+        "max_cache_size_mb",
+    }
+)
+_OLD_WORKSPACE = frozenset({"framework", "runtime", "package_manager"})
+_OLD_PHASE = frozenset(
+    {
+        "cache_key",
+        "first_run_only",
+        "requires_approval",
+        "error_handling",
+        "required",
+        "requires",
+        "coverage_threshold",
+    }
+)
+_OLD_HOOKS = frozenset({"on_success", "on_init", "on_failure"})
 
 
 def find_make_file(root: str | os.PathLike[str]) -> Path:
@@ -175,6 +230,39 @@ def _add_line(err: ConfigError) -> None:
     err.line = key_line(text, err.key)
 
 
+def _located(warnings: Sequence[ConfigWarning]) -> tuple[ConfigWarning, ...]:
+    """The warnings with the line that writes each key (each file read once)."""
+    from ggen.toml_lines import key_line
+
+    texts: dict[str, str | None] = {}
+    located = []
+    for w in warnings:
+        if w.file not in texts:
+            try:
+                with open(w.file, encoding="utf-8-sig") as fh:
+                    texts[w.file] = fh.read()
+            except (OSError, UnicodeDecodeError):
+                texts[w.file] = None
+        text = texts[w.file]
+        line = key_line(text, w.key) if text is not None else None
+        located.append(dataclasses.replace(w, line=line))
+    order = {file: i for i, file in enumerate(texts)}
+    return tuple(sorted(located, key=lambda w: (order[w.file], w.line or 0)))
+
+
+def strict_error(warnings: Sequence[ConfigWarning], why: str) -> ConfigError:
+    """The error that the warnings of a load become in strict mode (``why`` says who asked):
+    it names the first one's file, line and key, and lists the others on lines of their own."""
+    first, rest = warnings[0], warnings[1:]
+    message = f"{first.message} (an error with {why})"
+    if first.hint:
+        message += f"; {first.hint}"
+    for w in rest:
+        where = w.file if w.line is None else f"{w.file}:{w.line}"
+        message += f"\n  {where}: {w.key}: {w.message}"
+    return ConfigError(message, file=first.file, key=first.key, line=first.line)
+
+
 class _Loader:
     """One load: the root's location and the file shown in messages."""
 
@@ -187,12 +275,13 @@ class _Loader:
         # that workspaces sharing parents cost one lstat each.
         self.walked: dict[str, tuple[str, bool]] = {}
         self.read = [MAKE_FILE]  # every file the configuration comes from, root-relative
+        self.warnings: list[ConfigWarning] = []  # what the files say that ggen ignores
 
     def load(self, doc: dict[str, object]) -> Make:
-        top = _Table(doc, self.file, "")
-        top.check_keys(_TOP_KEYS)
+        top = _Table(doc, self.file, "", self.warnings)
+        top.check_keys(_TOP_KEYS, old=_OLD_TOP)
         project = self.project(top)
-        env = _parse_env(doc.get("env", {}), self.file, "env")
+        env = _parse_env(doc.get("env", {}), self.file, "env", self.warnings)
         cache = self.cache(top.sub("cache"))
         executor = self.executor(top.sub("executor"))
         lifecycle = self.lifecycle(top.sub("lifecycle"), self.file, MAKE_FILE)
@@ -216,6 +305,9 @@ class _Loader:
                 own_file = self.own_file_display(ws.path)
                 self.check_phase_refs(ws.phases, own_file, known_ws, ws_names, phase_names)
         self.check_cycles(workspaces)
+        warnings = _located(self.warnings)
+        if project.strict and warnings:
+            raise strict_error(warnings, "[project] strict = true")
 
         return Make(
             root=self.root_real,
@@ -228,7 +320,23 @@ class _Loader:
             hooks=hooks,
             file=self.file,
             config_files=tuple(dict.fromkeys(self.read)),
+            warnings=warnings,
+            packages=self.packages(workspaces, lifecycle),
         )
+
+    def packages(
+        self, workspaces: Sequence[Workspace], lifecycle: Sequence[Phase]
+    ) -> tuple[PackageScripts, ...]:
+        """The package.json scripts of every workspace, if some phase names a script."""
+        names = {p.script for p in lifecycle if p.script is not None}
+        for ws in workspaces:
+            names.update(p.script for p in ws.phases if p.script is not None)
+        if not names:
+            return ()
+        from ggen.scripts import read_packages, wanted_scripts
+
+        paths = [".", *(w.path for w in workspaces)]
+        return read_packages(self.root_real, self.root_given, paths, wanted_scripts(names))
 
     # -- simple tables ------------------------------------------------------------------------
 
@@ -241,19 +349,20 @@ class _Loader:
                 "missing [project] table",
                 'add [project] with name = "my-project"',
             )
-        table.check_keys(_PROJECT_KEYS)
+        table.check_keys(_PROJECT_KEYS, old=_OLD_PROJECT)
         return Project(
             name=table.required_str("name", '"my-project"'),
             version=table.str_("version"),
             type=table.str_("type"),
             description=table.str_("description"),
             inputs=table.str_list("inputs") or (),
+            strict=table.bool_("strict", False),
         )
 
     def cache(self, table: _Table | None) -> CacheConfig:
         if table is None:
             return CacheConfig()
-        table.check_keys(_CACHE_KEYS)
+        table.check_keys(_CACHE_KEYS, old=_OLD_CACHE)
         directory = table.str_("dir")
         if directory == "":
             table.fail("dir", "must not be empty", "remove it to use the default cache directory")
@@ -309,30 +418,25 @@ class _Loader:
         found: dict[str, tuple[str, ...]] = {}
         before: list[tuple[str, tuple[str, ...]]] = []
         after: list[tuple[str, tuple[str, ...]]] = []
+        known = [*_GLOBAL_HOOKS, *(f"{w}_{p}" for w in ("before", "after") for p in names)]
         for key in table.data:
             when, _, phase = key.partition("_")
-            if key in _GLOBAL_HOOKS:
-                pass
-            elif when in ("before", "after") and phase:
-                if phase not in phases:
-                    close = _suggest(phase, names)
-                    more = f', did you mean "{when}_{close}"?' if close else ""
-                    table.fail(
-                        key,
-                        f'no phase named "{phase}"{more}',
-                        f"declare [lifecycle.{_quote(phase)}] or use one of: "
-                        f"{', '.join(_GLOBAL_HOOKS)}, before_PHASE, after_PHASE",
-                    )
-            else:
-                known = [*_GLOBAL_HOOKS, *(f"{w}_{p}" for w in ("before", "after") for p in names)]
-                close = _suggest(key, known)
-                if close is not None:
-                    table.fail(key, f'unknown key, did you mean "{close}"?')
-                table.fail(
-                    key,
-                    "unknown key",
-                    f"expected one of: {', '.join(_GLOBAL_HOOKS)}, before_PHASE, after_PHASE",
+            if key not in known:
+                # a hook of no phase: an error if it looks like a typo of one, else ignored
+                close = None if key in _OLD_HOOKS else typo_of(key, known)
+                what = (
+                    f'no phase named "{phase}"'
+                    if when in ("before", "after") and phase
+                    else "unknown key"
                 )
+                if close is not None:
+                    table.fail(key, f'{what}, did you mean "{close}"?')
+                table.warn(
+                    key,
+                    what,
+                    f"hooks are {', '.join(_GLOBAL_HOOKS)}, before_PHASE and after_PHASE",
+                )
+                continue
             listed = table.str_list(key, single=True) or ()
             for i, hook in enumerate(listed):
                 index = f"[{i}]" if isinstance(table.data[key], list) else ""
@@ -357,29 +461,38 @@ class _Loader:
         return tuple(self.phase(name, value, file, source) for name, value in table.data.items())
 
     def phase(self, name: str, value: object, file: str, source: str) -> Phase:
-        table = _Table.of(value, file, _join("lifecycle", name))
+        table = _Table.of(value, file, _join("lifecycle", name), self.warnings)
         if not name or name.startswith("^") or ":" in name:
             table.fail(
                 None,
                 "a phase name must not be empty, start with '^' or contain ':'",
                 "rename the phase",
             )
-        table.check_keys(_PHASE_KEYS)
+        table.check_keys(_PHASE_KEYS, old=_OLD_PHASE)
+        if isinstance(table.data.get("watch"), (str, list)):
+            table.fail(
+                "watch",
+                f"expected a boolean, got {_type_name(table.data['watch'])}",
+                "watch = true marks a long-running phase (a dev server); files go in inputs",
+            )
+        commands, script = _phase_commands(table)
+        env = _parse_env(table.data.get("env", {}), file, table.key("env"), self.warnings)
         return Phase(
             name=name,
-            commands=_phase_commands(table),
+            commands=commands,
+            script=script,
             description=table.str_("description"),
             workspaces=_phase_workspaces(table),
             parallel=table.opt_bool("parallel"),
             depends_on=table.str_list("depends_on") or (),
             inputs=_phase_globs(table, "inputs"),
             outputs=_phase_globs(table, "outputs") or (),
-            env=_sorted_env(_parse_env(table.data.get("env", {}), file, table.key("env"))),
+            env=_sorted_env(env),
             env_inputs=_phase_env_inputs(table),
             cache=table.bool_("cache", True),
             timeout=_phase_timeout(table),
             retries=table.int_("retries", 0) or 0,
-            watch=table.str_list("watch", single=True) or (),
+            watch=table.bool_("watch", False),
             port=table.int_("port", 1, 65535),
             source=source,
         )
@@ -415,10 +528,10 @@ class _Loader:
         by_dir: dict[str, str] = {}
         root_env_sorted = _sorted_env(root_env)
         for name, value in entries:
-            ws = _Table.of(value, self.file, _join("workspace", name))
+            ws = _Table.of(value, self.file, _join("workspace", name), self.warnings)
             if not name:
                 ws.fail(None, "a workspace name must not be empty", "name the workspace")
-            ws.check_keys(_WORKSPACE_KEYS)
+            ws.check_keys(_WORKSPACE_KEYS, old=_OLD_WORKSPACE)
             origin = by_name.get(name)
             depends_on = ws.str_list("depends_on")
             if depends_on is None:
@@ -473,11 +586,11 @@ class _Loader:
         display = self.own_file_display(rel)
         doc = _read_toml(os.path.join(real, MAKE_FILE), display)
         self.read.append(f"{rel}/{MAKE_FILE}")
-        top = _Table(doc, display, "")
+        top = _Table(doc, display, "", self.warnings)
         top.check_keys(_WORKSPACE_FILE_KEYS, "a workspace make.toml (only [env] and [lifecycle])")
         env = dict(root_env)
         if "env" in doc:
-            env.update(_parse_env(doc["env"], display, "env"))
+            env.update(_parse_env(doc["env"], display, "env", self.warnings))
         phases = self.lifecycle(top.sub("lifecycle"), display, f"{rel}/{MAKE_FILE}")
         return _sorted_env(env), phases
 

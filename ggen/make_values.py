@@ -16,14 +16,14 @@ import difflib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NoReturn
 
 import tomli
 
 from ggen.errors import ConfigError, UsageError
-from ggen.make import Env
+from ggen.make import ConfigWarning, Env
 
 if TYPE_CHECKING:
     from ggen.discover import Source
@@ -95,6 +95,42 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
+def _edits(a: str, b: str, bound: int) -> int:
+    """The number of single-character insertions, deletions, substitutions and transpositions
+    of neighbours that turn ``a`` into ``b`` (optimal string alignment), or ``bound + 1`` as
+    soon as it is known to exceed ``bound``."""
+    if abs(len(a) - len(b)) > bound:
+        return bound + 1
+    before: list[int] = []
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            current[j] = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], before[j - 2] + 1)
+        if min(current) > bound:
+            return bound + 1
+        before, row = row, current
+    return row[-1]
+
+
+def typo_of(name: str, known: Iterable[str]) -> str | None:
+    """The known key that ``name`` is a likely typo of, if any: the nearest one within
+    ``max(1, len(known) // 4)`` edits (insert, delete, replace a character, or swap two
+    neighbours). One edit always counts (``timout``, ``output``, ``lifecyle``, ``depend_on``);
+    longer keys allow more (``paralel`` for ``parallel``). Names farther away are not typos but
+    other keys: ``authors`` is not ``inputs``, ``dev`` is not ``env``, ``requires`` is not
+    ``retries`` (the caller warns that they are ignored)."""
+    best: tuple[int, str] | None = None
+    for candidate in known:
+        bound = max(1, len(candidate) // 4)
+        distance = _edits(name, candidate, bound)
+        if distance <= bound and (best is None or distance < best[0]):
+            best = (distance, candidate)
+    return best[1] if best else None
+
+
 def _suggest(word: str, choices: Iterable[str]) -> str | None:
     """The closest of ``choices`` to ``word`` (a likely typo), if any is close enough."""
     found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
@@ -125,20 +161,33 @@ def _wrong_type(file: str, key: str, expected: str, value: object) -> NoReturn:
 
 
 class _Table:
-    """One parsed TOML table with the file and key path it came from, for typed access."""
+    """One parsed TOML table with the file and key path it came from, for typed access.
 
-    __slots__ = ("data", "file", "path")
+    ``warnings`` is the load's list of things ignored (shared by every table of a load), where
+    ``check_keys`` and ``_parse_env`` put what they do not read.
+    """
 
-    def __init__(self, data: Mapping[str, object], file: str, path: str) -> None:
+    __slots__ = ("data", "file", "path", "warnings")
+
+    def __init__(
+        self,
+        data: Mapping[str, object],
+        file: str,
+        path: str,
+        warnings: list[ConfigWarning] | None = None,
+    ) -> None:
         self.data = data
         self.file = file
         self.path = path
+        self.warnings = warnings if warnings is not None else []
 
     @classmethod
-    def of(cls, value: object, file: str, path: str) -> _Table:
+    def of(
+        cls, value: object, file: str, path: str, warnings: list[ConfigWarning] | None = None
+    ) -> _Table:
         if not isinstance(value, dict):
             _wrong_type(file, path, "a table", value)
-        return cls(value, file, path)
+        return cls(value, file, path, warnings)
 
     def key(self, name: str) -> str:
         return _join(self.path, name)
@@ -146,22 +195,34 @@ class _Table:
     def fail(self, name: str | None, message: str, hint: str | None = None) -> NoReturn:
         _fail(self.file, self.path if name is None else self.key(name), message, hint)
 
-    def check_keys(self, known: Sequence[str], where: str | None = None) -> None:
-        """Reject any key not in ``known``, suggesting the nearest known one."""
+    def warn(self, name: str, message: str, hint: str | None = None) -> None:
+        """Record that the key ``name`` of this table is ignored: what it is, what is read."""
+        self.warnings.append(ConfigWarning(self.file, self.key(name), message, hint))
+
+    def check_keys(
+        self, known: Sequence[str], where: str | None = None, old: Collection[str] = ()
+    ) -> None:
+        """Reject an unknown key that is a likely typo of a ``known`` one; warn about the others.
+
+        ``old`` names keys the old format wrote here and ggen does not read: always a warning,
+        even when one looks like a typo (``cache_key`` next to ``cache``). See ``typo_of``.
+        """
         for name, value in self.data.items():
             if name in known:
                 continue
             what = "unknown table" if isinstance(value, dict) else "unknown key"
             if where:
                 what += f" in {where}"
-            close = _suggest(name, known)
+            close = None if name in old else typo_of(name, known)
             if close is not None:
                 self.fail(name, f'{what}, did you mean "{close}"?')
-            self.fail(name, what, f"expected one of: {_listing(known)}")
+            self.warn(name, what, f"known here: {_listing(known, 20)}")
 
     def sub(self, name: str) -> _Table | None:
         value = self.data.get(name)
-        return None if value is None else _Table.of(value, self.file, self.key(name))
+        if value is None:
+            return None
+        return _Table.of(value, self.file, self.key(name), self.warnings)
 
     def str_(self, name: str) -> str | None:
         value = self.data.get(name)
@@ -228,11 +289,23 @@ def _env_name_error(name: str) -> str | None:
     return None
 
 
-def _parse_env(value: object, file: str, path: str) -> dict[str, str]:
-    """An ``[env]`` table: names to strings; integers, floats and booleans become strings."""
-    table = _Table.of(value, file, path)
+def _parse_env(
+    value: object, file: str, path: str, warnings: list[ConfigWarning] | None = None
+) -> dict[str, str]:
+    """An ``[env]`` table: names to strings; integers, floats and booleans become strings.
+
+    A table in place of a value is the old format's per-environment profile
+    (``[env.production]``): ignored, with a warning in ``warnings``."""
+    table = _Table.of(value, file, path, warnings)
     env: dict[str, str] = {}
     for name, raw in table.data.items():
+        if isinstance(raw, dict):
+            table.warn(
+                name,
+                "a table where a variable's value is expected (a per-environment profile?)",
+                'write NAME = "value"',
+            )
+            continue
         problem = _env_name_error(name)
         if problem:
             table.fail(name, problem, "rename the variable")
@@ -377,22 +450,30 @@ def _workspace_sources(table: _Table, root: str) -> tuple[Source, ...]:
 # -- fields of a [lifecycle.NAME] table ---------------------------------------------------------
 
 
-def _phase_commands(table: _Table) -> tuple[str, ...]:
-    """``command`` (one) or ``commands`` (a non-empty list): exactly one, no empty command."""
-    has_one, has_many = "command" in table.data, "commands" in table.data
-    if has_one and has_many:
-        table.fail(None, 'both "command" and "commands" are set', "keep exactly one of them")
-    if has_one:
+def _phase_commands(table: _Table) -> tuple[tuple[str, ...], str | None]:
+    """(commands, script): exactly one of ``command`` (one), ``commands`` (a non-empty list)
+    and ``script`` (a package.json script name, run by ``ggen.scripts``), no empty one."""
+    given = [k for k in ("command", "commands", "script") if k in table.data]
+    if len(given) > 1:
+        both = " and ".join(f'"{k}"' for k in given)
+        table.fail(None, f"both {both} are set", "keep exactly one of command, commands, script")
+    if not given:
+        table.fail(
+            None,
+            'no "command", "commands" or "script"',
+            'add command = "...", commands = ["...", "..."] or script = "build" (a package.json'
+            " script)",
+        )
+    if given[0] == "script":
+        script = table.str_("script") or ""
+        if not script.strip():
+            table.fail("script", "must not be empty", 'name a package.json script, e.g. "build"')
+        return (), script
+    if given[0] == "command":
         command = table.str_("command") or ""
         if not command.strip():
             table.fail("command", "must not be empty", "write the shell command to run")
-        return (command,)
-    if not has_many:
-        table.fail(
-            None,
-            'no "command" or "commands"',
-            'add command = "..." or commands = ["...", "..."]',
-        )
+        return (command,), None
     commands = table.str_list("commands") or ()
     if not commands:
         table.fail("commands", "must list at least one command", 'write ["cmd1", "cmd2"]')
@@ -404,7 +485,7 @@ def _phase_commands(table: _Table) -> tuple[str, ...]:
                 "must not be empty",
                 "remove it or write the command",
             )
-    return commands
+    return commands, None
 
 
 def _phase_workspaces(table: _Table) -> tuple[str, ...] | None:

@@ -179,7 +179,7 @@ def test_phase_defaults_and_old_format_keys(tmp_path: Path) -> None:
         + """
         [lifecycle.dev]
         command = "npm run dev"
-        watch = "src/**"
+        watch = true
         port = 3000
         parallel = false
         cache = false
@@ -188,18 +188,18 @@ def test_phase_defaults_and_old_format_keys(tmp_path: Path) -> None:
 
         [lifecycle.serve]
         command = "serve"
-        watch = ["a", "b"]
         """,
     )
     make = load_make(root)
+    assert make.warnings == ()
     dev = make.phase("dev")
     assert dev is not None
-    assert (dev.commands, dev.watch, dev.port) == (("npm run dev",), ("src/**",), 3000)
+    assert (dev.commands, dev.watch, dev.port) == (("npm run dev",), True, 3000)
     assert (dev.parallel, dev.cache, dev.timeout, dev.retries) == (False, False, 1.5, 2)
     assert dev.workspaces is None and dev.inputs is None and dev.outputs == ()
     serve = make.phase("serve")
     assert serve is not None
-    assert serve.watch == ("a", "b")
+    assert (serve.watch, serve.port) == (False, None)
     assert serve.parallel is None
 
 
@@ -327,10 +327,13 @@ def test_workspace_make_toml_overrides_phases_and_env(tmp_path: Path) -> None:
 def test_workspace_make_toml_may_only_hold_env_and_lifecycle(tmp_path: Path) -> None:
     root = project(tmp_path, MINIMAL + '[workspace.api]\npath = "api"\n', ("api",))
     (root / "api" / MAKE_FILE).write_text('[project]\nname = "api"\n', encoding="utf-8")
-    err = error_of(root)
-    assert err.file == str(root / "api" / "make.toml")
-    assert err.key == "project"
-    assert "unknown table in a workspace make.toml (only [env] and [lifecycle])" in err.message
+    (warning,) = load_make(root).warnings
+    assert (warning.file, warning.key, warning.line) == (
+        str(root / "api" / "make.toml"),
+        "project",
+        1,
+    )
+    assert warning.message == "unknown table in a workspace make.toml (only [env] and [lifecycle])"
 
     (root / "api" / MAKE_FILE).write_text('[lifecyle.build]\ncommand = "x"\n', encoding="utf-8")
     err = error_of(root)
@@ -597,11 +600,12 @@ def test_unknown_table_suggests_nearest(tmp_path: Path) -> None:
     assert err.message == 'unknown table, did you mean "lifecycle"?'
 
 
-def test_unknown_key_without_close_match_lists_known(tmp_path: Path) -> None:
-    err = error_of(project(tmp_path, MINIMAL + '[cache]\nzzz = "x"\n'))
-    assert err.key == "cache.zzz"
-    assert err.message == "unknown key"
-    assert err.hint == "expected one of: dir, max_size, remote, remote_read_only, remote_timeout"
+def test_unknown_key_without_close_match_is_a_warning_listing_known(tmp_path: Path) -> None:
+    make = load_make(project(tmp_path, MINIMAL + '[cache]\nzzz = "x"\n'))
+    assert [str(w) for w in make.warnings] == [
+        f"{tmp_path / 'make.toml'}:4: cache.zzz: unknown key, ignored "
+        "(known here: dir, max_size, remote, remote_read_only, remote_timeout)"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -639,11 +643,15 @@ def test_unknown_key_without_close_match_lists_known(tmp_path: Path) -> None:
         ),
         ('command = "a"\ncache = 1', "lifecycle.build.cache", "expected a boolean, got integer"),
         ('command = "a"\nport = 70000', "lifecycle.build.port", "must be between 1 and 65535"),
+        ('command = "a"\nwatch = 3', "lifecycle.build.watch", "expected a boolean, got integer"),
         (
-            'command = "a"\nwatch = 3',
+            'command = "a"\nwatch = "src/**"',
             "lifecycle.build.watch",
-            "expected a string or an array of strings",
+            "expected a boolean, got string",
         ),
+        ('command = "a"\nwatch = ["a"]', "lifecycle.build.watch", "expected a boolean, got array"),
+        ('command = "a"\nport = 0', "lifecycle.build.port", "must be between 1 and 65535"),
+        ('command = "a"\nport = "3000"', "lifecycle.build.port", "expected an integer"),
         (
             'command = "a"\nenv = { A = [1] }',
             "lifecycle.build.env.A",
@@ -662,7 +670,10 @@ def test_unknown_key_without_close_match_lists_known(tmp_path: Path) -> None:
         ('command = "a"\ninputs = ["/etc/x"]', "lifecycle.build.inputs[0]", "absolute path"),
         ('command = "a"\ndescription = 1', "lifecycle.build.description", "expected a string"),
         ('command = "a"\ncommands = ["b"]', "lifecycle.build", '"command" and "commands" are set'),
-        ('description = "x"', "lifecycle.build", 'no "command" or "commands"'),
+        ('description = "x"', "lifecycle.build", 'no "command", "commands" or "script"'),
+        ('script = "b"\ncommand = "a"', "lifecycle.build", 'both "command" and "script" are set'),
+        ('script = ""', "lifecycle.build.script", "must not be empty"),
+        ("script = 1", "lifecycle.build.script", "expected a string, got integer"),
         ("commands = []", "lifecycle.build.commands", "at least one command"),
         ('commands = ["a", " "]', "lifecycle.build.commands[1]", "must not be empty"),
         ('command = ""', "lifecycle.build.command", "must not be empty"),
@@ -691,7 +702,6 @@ def test_bad_phase(tmp_path: Path, body: str, key: str, message: str) -> None:
             "project.inputs",
             "expected an array of strings, got table",
         ),
-        (MINIMAL + "[env]\nA = { B = 1 }\n", "env.A", "expected a string, got table"),
         (MINIMAL + "[env]\nA = 1979-05-27T07:32:00Z\n", "env.A", "expected a string, got datetime"),
         (MINIMAL + "[executor]\njobs = 0\n", "executor.jobs", "must be >= 1, got 0"),
         (
@@ -735,7 +745,6 @@ def test_bad_phase(tmp_path: Path, body: str, key: str, message: str) -> None:
             "hooks.before_all",
             "expected a string or an array",
         ),
-        ("name = 'x'\n" + MINIMAL, "name", "unknown key"),
         (MINIMAL + "name2 = 'x'\n", "project.name2", 'did you mean "name"?'),
     ],
 )
@@ -871,11 +880,8 @@ def test_hooks(tmp_path: Path) -> None:
         ('on_error = "nope"', "hooks.on_error", 'unknown phase "nope"'),
         ('before_biuld = ["lint"]', "hooks.before_biuld",
          'no phase named "biuld", did you mean "before_build"?'),
-        ('after_deploy = ["docs"]', "hooks.after_deploy", 'no phase named "deploy"'),
         ('befor_build = ["lint"]', "hooks.befor_build",
          'unknown key, did you mean "before_build"?'),
-        ("zzz = []", "hooks.zzz", "unknown key"),
-        ('before_ = ["lint"]', "hooks.before_", 'unknown key, did you mean "before_all"?'),
     ]  # fmt: skip
     for body, key, message in cases:
         err = error_of(project(tmp_path, MINIMAL + phases + "[hooks]\n" + body + "\n"))
@@ -959,7 +965,7 @@ def phase_table(draw: st.DrawFn, phases: list[str], workspaces: list[str]) -> di
         "cache": st.booleans(),
         "timeout": st.floats(0.5, 1000),
         "retries": st.integers(0, 3),
-        "watch": st.one_of(TEXT, st.lists(TEXT, max_size=2)),
+        "watch": st.booleans(),
         "port": st.integers(1, 65535),
     }
     keys = draw(st.sets(st.sampled_from(sorted(optional)), max_size=4))

@@ -147,6 +147,8 @@ def task_recipe(
     """The recipe of task (workspace, phase) given its upstream (task id, key) pairs: the
     files are listed through ``index`` and hashed through ``memo`` as they are now, and the
     environment is the one the task gets when started from ``environ``."""
+    from ggen.scripts import recipe_commands
+
     ws = make.workspace(workspace)
     spec = make.phase_for(workspace, phase)
     if ws is None or spec is None:
@@ -154,7 +156,7 @@ def task_recipe(
     return Recipe(
         phase=phase,
         workspace_path=ws.path,
-        commands=spec.commands,
+        commands=recipe_commands(make, ws, spec),
         env=task_env(make, workspace, phase, environ).keyed,
         outputs=spec.outputs,
         inputs=task_input_files(make, workspace, phase, index, memo),
@@ -218,6 +220,7 @@ class Reason(enum.Enum):
     UPSTREAM = "upstream task changed"
     NOT_IN_CACHE = "same key, but no entry in the cache"
     CACHE_OFF = "caching is off for this task"
+    NO_SCRIPT = "nothing to do: package.json has no such script"
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ section.card { background: var(--card); border: 1px solid var(--line); border-ra
 .s-ok { background: var(--ok); }
 .s-cached { background: var(--cached); }
 .s-failed { background: var(--failed); }
-.s-skipped { background: var(--skipped); }
+.s-skipped, .s-no-script { background: var(--skipped); }
 .s-interrupted { background: var(--interrupted); }
 .s-timeout { background: var(--timeout); }
 .sw.crit { background: transparent; border: 2px solid var(--crit); }
@@ -177,9 +177,9 @@ JS = r"""
   var data = JSON.parse(document.getElementById("run-data").textContent);
   var tasks = data.tasks, wall = Math.max(1, data.wall), crit = {}, critOrder = {};
   data.crit.forEach(function (i, n) { crit[i] = true; critOrder[i] = n + 1; });
-  var STATUS = ["ok", "cached", "failed", "skipped", "interrupted", "timeout"];
+  var STATUS = ["ok", "cached", "failed", "skipped", "interrupted", "timeout", "no-script"];
   var LABEL = {ok: "ok", cached: "cached", failed: "failed", skipped: "skipped",
-    interrupted: "interrupted", timeout: "timeout"};
+    interrupted: "interrupted", timeout: "timeout", "no-script": "no script"};
   var ESC = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"};
   function esc(s) { return String(s).replace(/[&<>"']/g, function (c) { return ESC[c]; }); }
   function ms(v) {

@@ -44,6 +44,7 @@ _STATUS_LABELS = {
     Outcome.SKIPPED: "skipped",
     Outcome.INTERRUPTED: "interrupted",
     Outcome.TIMEOUT: "timeout",
+    Outcome.NO_SCRIPT: "no script",
 }
 
 

@@ -87,6 +87,10 @@ class TaskSpec:
     log_path: str
     log_rel: str
     unset: tuple[str, ...] = ()  # removed from the inherited environment
+    # package scripts (ggen.scripts): per command, variables set over ``env`` for it alone,
+    # and directories put in front of PATH for every command
+    command_env: tuple[Env, ...] = ()
+    path_prefix: tuple[str, ...] = ()
 
 
 def task_spec(make: Make, workspace: str, phase: str, options: ExecOptions) -> TaskSpec:
@@ -99,18 +103,30 @@ def task_spec(make: Make, workspace: str, phase: str, options: ExecOptions) -> T
     inherited = os.environ if options.environ is None else dict(options.environ)
     env = task_env(make, workspace, phase, inherited)
     log_path = os.path.join(options.logs_dir, task_file_stem(workspace, phase) + ".log")
+    commands = spec.commands
+    command_env: tuple[Env, ...] = ()
+    path_prefix: tuple[str, ...] = ()
+    if spec.script is not None:
+        from ggen import scripts
+
+        found = scripts.script_commands(make, ws, spec)
+        commands = tuple(c.text for c in found)
+        command_env = tuple(scripts.command_env(make, ws, c) for c in found)
+        path_prefix = scripts.bin_dirs(make, ws)
     return TaskSpec(
         task_id=task_id(workspace, phase),
         workspace=workspace,
         phase=phase,
         cwd=os.path.normpath(os.path.join(make.root, ws.path)),
-        commands=spec.commands,
+        commands=commands,
         env=env.set,
         unset=env.unset,
         timeout=options.timeout if options.timeout is not None else spec.timeout,
         retries=spec.retries,
         log_path=log_path,
         log_rel=os.path.relpath(log_path, make.root),
+        command_env=command_env,
+        path_prefix=path_prefix,
     )
 
 
@@ -336,6 +352,8 @@ def execute(spec: TaskSpec, options: ExecOptions) -> TaskResult:
     env: dict[str, str] = {**os.environ, **dict(spec.env)}
     for name in spec.unset:
         env.pop(name, None)
+    if spec.path_prefix:
+        env["PATH"] = os.pathsep.join([*spec.path_prefix, env.get("PATH", os.defpath)])
     Path(spec.log_path).parent.mkdir(parents=True, exist_ok=True)
     Path(options.control_dir).mkdir(parents=True, exist_ok=True)
     control = control_path(options.control_dir, spec.workspace, spec.phase)
@@ -362,12 +380,14 @@ def execute(spec: TaskSpec, options: ExecOptions) -> TaskResult:
                 if attempts > 1:
                     log.write(f"\n[ggen] attempt {attempts} of {spec.retries + 1}\n".encode())
                 status, exit_code, error = Status.OK, 0, None
-                for command in spec.commands:
+                for i, command in enumerate(spec.commands):
                     log.flush()
                     run = None
+                    own = spec.command_env[i] if i < len(spec.command_env) else ()
+                    run_env = {**env, **dict(own)} if own else env
                     if not _stopped(options):
                         run = _run_command(
-                            command, spec, env, log.fileno(), control, deadline, options
+                            command, spec, run_env, log.fileno(), control, deadline, options
                         )
                     if run is None:
                         status, error = Status.INTERRUPTED, f"interrupted before: {command}"

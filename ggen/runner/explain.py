@@ -61,6 +61,13 @@ def explain_task(
             old = None
     diffs = explain(old, recipe)
     spec = make.phase_for(workspace, phase)
+    ws = make.workspace(workspace)
+    if spec is not None and spec.script is not None and ws is not None:
+        from ggen.scripts import has_nothing_to_do
+
+        if has_nothing_to_do(make, ws, spec):
+            why = Difference(Reason.NO_SCRIPT, spec.script, f"{ws.path}/package.json")
+            return Explanation(target, key, False, False, (why,), recipe)
     caching = spec is not None and spec.cache and store is not None
     in_cache = bool(caching and store is not None and store.lookup(key) is not None)
     if not caching:
@@ -76,6 +83,8 @@ def explain_text(e: Explanation, root: Path) -> str:
     if e.would_run:
         lines.append("would run, because:")
         lines.extend(f"  - {d}" for d in e.differences)
+    elif not e.in_cache:  # a script phase on a workspace without the script
+        lines.extend(f"{d}" for d in e.differences)
     else:
         lines.append("cached: would be restored from the cache, nothing runs")
         if e.differences:

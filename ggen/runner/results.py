@@ -20,10 +20,13 @@ class Status(enum.Enum):
     SKIPPED = "skipped"
     INTERRUPTED = "interrupted"
     TIMEOUT = "timeout"
+    # a script phase on a workspace whose package.json has no such script: nothing to do,
+    # which its dependents take as success (not SKIPPED, which says a dependency failed)
+    NO_SCRIPT = "no-script"
 
     @property
     def succeeded(self) -> bool:
-        return self in (Status.OK, Status.CACHED)
+        return self in (Status.OK, Status.CACHED, Status.NO_SCRIPT)
 
 
 class CacheStatus(enum.Enum):

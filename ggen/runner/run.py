@@ -189,10 +189,15 @@ class Session:
         return recipe
 
     def prepare(self, task: Task) -> TaskResult | None:
-        """Compute the key; on a cache hit restore the outputs and the log and answer cached."""
+        """Compute the key; on a cache hit restore the outputs and the log and answer cached.
+        A script phase on a workspace without that script answers no-script."""
         phase = self._phase(task)
         self.recipe(task)
         key = self.keys[task.id]
+        if phase.script is not None:
+            nothing = self._without_script(task, phase, key)
+            if nothing is not None:
+                return nothing
         if not self.caching(phase) or self.options.force or self.store is None:
             return None
         started = time.time()
@@ -247,6 +252,26 @@ class Session:
             duration_ms=int((time.monotonic() - t0) * 1000),
             worker="main",
             log=log_rel,
+            deps=task.deps,
+        )
+
+    def _without_script(self, task: Task, phase: Phase, key: str) -> TaskResult | None:
+        """The no-script result of a script task whose workspace has no such script."""
+        from ggen.scripts import has_nothing_to_do
+
+        ws = self.make.workspace(task.workspace)
+        if ws is None or not has_nothing_to_do(self.make, ws, phase):
+            return None
+        now = int(time.time() * 1000)
+        return TaskResult(
+            task_id=task.id,
+            workspace=task.workspace,
+            phase=task.phase,
+            status=Status.NO_SCRIPT,
+            key=key,
+            started_ms=now,
+            finished_ms=now,
+            error=f'no "{phase.script}" script in {ws.path}/package.json',
             deps=task.deps,
         )
 

@@ -100,6 +100,7 @@ def totals(results: Iterable[TaskResult]) -> dict[str, Any]:
         "cached": count[Status.CACHED],
         "failed": count[Status.FAILED] + count[Status.TIMEOUT],
         "skipped": count[Status.SKIPPED],
+        "no_script": count[Status.NO_SCRIPT],
         "interrupted": count[Status.INTERRUPTED],
         "hit_rate": round(count[Status.CACHED] / looked, 4) if looked else 0.0,
         "cpu_ms": sum(r.cpu_ms for r in items),

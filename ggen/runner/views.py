@@ -84,12 +84,15 @@ def _phase_lines(p: Phase, make: Make, indent: str = "  ") -> list[str]:
         ("cache", str(p.cache).lower()),
         ("timeout", f"{p.timeout:g} s" if p.timeout else ""),
         ("retries", str(p.retries) if p.retries else ""),
-        ("watch", ", ".join(p.watch)),
+        ("watch", "true" if p.watch else ""),
         ("port", str(p.port) if p.port is not None else ""),
     ]
     out = [f"{indent}{k + ':':<13} {v}" for k, v in rows if v]
-    out.append(f"{indent}commands:")
-    out += [f"{indent}  {i + 1}. {c}" for i, c in enumerate(p.commands)]
+    if p.script is not None:
+        out.append(f"{indent}{'script:':<13} {p.script} (of each workspace's package.json)")
+    else:
+        out.append(f"{indent}commands:")
+        out += [f"{indent}  {i + 1}. {c}" for i, c in enumerate(p.commands)]
     return out
 
 
