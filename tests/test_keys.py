@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -38,7 +39,7 @@ def test_length_prefixing_keeps_boundaries_apart() -> None:
 
 def test_key_is_32_hex_and_stable() -> None:
     k = recipe().key()
-    assert len(k) == 32 and int(k, 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{32}", k), k
     assert recipe().key() == k
     assert Recipe.from_json(recipe().to_json()) == recipe()
 

@@ -70,10 +70,22 @@ def test_complete_events_follow_the_trace_event_format() -> None:
 
 def test_lanes_never_overlap_and_fit_in_the_wall_time() -> None:
     summary = make_summary(workspaces=60, jobs=3, cached_ratio=0.5)
+    # two tasks of one worker that overlap (a reused pid) must still land on separate lanes
+    placed = [t for t in summary["tasks"] if t["started_ms"] is not None and t["worker"] != "main"]
+    first, second = placed[0], placed[1]
+    second.update(
+        worker=first["worker"],
+        started_ms=first["started_ms"] + 1,
+        finished_ms=min(first["finished_ms"] + 1, summary["started_ms"] + summary["wall_ms"]),
+    )
     trace = trace_events(summary)
     lanes: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for event in _complete(trace):
+    events = _complete(trace)
+    for event in events:
         lanes[event["tid"]].append((event["ts"], event["ts"] + event["dur"]))
+    # the summary has work for every lane: the checks below see events and shared lanes
+    assert len(events) == sum(1 for t in summary["tasks"] if t["started_ms"] is not None) > 0
+    assert any(len(spans) > 1 for spans in lanes.values())
     for spans in lanes.values():
         spans.sort()
         assert sum(end - start for start, end in spans) <= summary["wall_ms"] * 1000
