@@ -265,7 +265,6 @@ def run(
         timeout=timeout,
         grace=grace,
         summary_path=summary,
-        trace_path=trace,
         remote_cache=remote_cache,
         remote_read_only=remote_read_only,
         no_wait=no_wait,
@@ -283,6 +282,10 @@ def run(
     if json_out:
         console.out = sys.stderr
     outcome = run_phases(make, options, console)
+    if trace:
+        from ggen.report.trace import write_trace
+
+        write_trace(outcome.summary, Path(trace))
     if json_out:
         import orjson
 
@@ -381,7 +384,14 @@ def graph(
     selected = _select(make, workspace, filter_, affected, all_, phases=phases)
     if selected == ():
         raise typer.Exit(0)
-    text = render_graph(build_plan(make, phases, selected or ()), gf, make.project.name)
+    plan = build_plan(make, phases, selected or ())
+    if gf is GraphFormat.HTML:
+        from ggen.report.graph_html import render_graph as render_html
+        from ggen.runner.graph import edges, nodes
+
+        text = render_html(nodes(plan), edges(plan), make.project.name)
+    else:
+        text = render_graph(plan, gf)
     _emit(text, out)
 
 

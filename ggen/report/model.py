@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ggen.errors import UsageError
-from ggen.runner.results import CacheStatus, Status
+from ggen.results import CacheStatus, Status
 
 MAIN_WORKER = "main"
 

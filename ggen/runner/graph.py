@@ -1,4 +1,8 @@
-"""The task graph of a plan as dot, mermaid, JSON or an HTML page."""
+"""The task graph of a plan as dot, mermaid or JSON text.
+
+The HTML page is drawn by ``ggen.report.graph_html`` from the plain nodes and edges given here
+(``nodes`` and ``edges``): the report package renders, the runner only knows the plan.
+"""
 
 from __future__ import annotations
 
@@ -15,16 +19,23 @@ class GraphFormat(enum.Enum):
     HTML = "html"
 
 
-def _edges(plan: Plan) -> list[tuple[str, str]]:
+def nodes(plan: Plan) -> list[tuple[str, str]]:
+    """The plan's tasks as (id, label) pairs, in plan order."""
+    return [(t.id, t.id) for t in plan.tasks]
+
+
+def edges(plan: Plan) -> list[tuple[str, str]]:
+    """The plan's dependency edges as (dependency, dependent) pairs."""
     return [(d, t.id) for t in plan.tasks for d in t.deps]
 
 
-def render_graph(plan: Plan, fmt: GraphFormat, title: str = "ggen") -> str:
-    """The plan's tasks and dependency edges (dependency -> dependent) in ``fmt``."""
+def render_graph(plan: Plan, fmt: GraphFormat) -> str:
+    """The plan's tasks and dependency edges (dependency -> dependent) in ``fmt``, a text
+    format (the HTML page is ``ggen.report.graph_html.render_graph``)."""
     if fmt is GraphFormat.DOT:
         lines = ["digraph ggen {", "  rankdir=LR;", "  node [shape=box];"]
         lines += [f"  {json.dumps(t.id)};" for t in plan.tasks]
-        lines += [f"  {json.dumps(a)} -> {json.dumps(b)};" for a, b in _edges(plan)]
+        lines += [f"  {json.dumps(a)} -> {json.dumps(b)};" for a, b in edges(plan)]
         return "\n".join([*lines, "}"]) + "\n"
     if fmt is GraphFormat.MERMAID:
         ids = {t.id: f"t{i}" for i, t in enumerate(plan.tasks)}
@@ -32,7 +43,7 @@ def render_graph(plan: Plan, fmt: GraphFormat, title: str = "ggen") -> str:
         for t in plan.tasks:
             label = t.id.replace('"', "#quot;")
             lines.append(f'  {ids[t.id]}["{label}"]')
-        lines += [f"  {ids[a]} --> {ids[b]}" for a, b in _edges(plan)]
+        lines += [f"  {ids[a]} --> {ids[b]}" for a, b in edges(plan)]
         return "\n".join(lines) + "\n"
     if fmt is GraphFormat.JSON:
         data = {
@@ -40,9 +51,7 @@ def render_graph(plan: Plan, fmt: GraphFormat, title: str = "ggen") -> str:
                 {"id": t.id, "workspace": t.workspace, "phase": t.phase, "deps": list(t.deps)}
                 for t in plan.tasks
             ],
-            "edges": [list(e) for e in _edges(plan)],
+            "edges": [list(e) for e in edges(plan)],
         }
         return json.dumps(data, indent=2) + "\n"
-    from ggen.report.graph_html import render_graph as render_html
-
-    return render_html([(t.id, t.id) for t in plan.tasks], _edges(plan), title)
+    raise ValueError(f"{fmt.value} is not a text format")

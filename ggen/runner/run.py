@@ -67,7 +67,6 @@ class RunOptions:
     grace: float = 5.0
     output: OutputMode = OutputMode.AUTO
     summary_path: str | None = None
-    trace_path: str | None = None
     remote_cache: str | None = None
     remote_read_only: bool = False
     no_wait: bool = False
@@ -631,8 +630,4 @@ def _run_locked(
     write_summary(make, summary, Path(options.summary_path) if options.summary_path else None)
     recipes = {tid: r.to_json() for tid, r in session.recipes.items()}
     record_state(make, run_id, summary, ordered, recipes)
-    if options.trace_path:
-        from ggen.report.trace import write_trace
-
-        write_trace(summary, Path(options.trace_path))
     return RunOutcome(code, summary, ordered)
