@@ -28,11 +28,11 @@ from typing import Any
 import orjson
 
 from ggen.cache.files import is_output, is_staging_name, output_globs
+from ggen.cache.signing import ENVELOPE_FIELDS, EnvelopeError, envelope_of
 
 MANIFEST_VERSION = 1
 HEX_DIGEST = re.compile(r"[0-9a-f]{32}")  # a blob digest or a task key
 HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
-ENVELOPE_FIELDS = frozenset({"v", "sig", "manifest"})  # a signed envelope (ggen.cache.signing)
 _FORBIDDEN_PARTS = frozenset({"", ".", "..", ".git", ".ggen"})
 
 
@@ -124,8 +124,6 @@ class Manifest:
         except orjson.JSONDecodeError as exc:
             raise CorruptEntry(f"not valid JSON ({exc})") from None
         if envelope and isinstance(raw, dict) and raw.keys() == ENVELOPE_FIELDS:
-            from ggen.cache.signing import EnvelopeError, envelope_of
-
             try:
                 opened = envelope_of(raw)
             except EnvelopeError as exc:

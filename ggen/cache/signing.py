@@ -24,14 +24,13 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from ggen.cache.manifest import ENVELOPE_FIELDS
-
 if TYPE_CHECKING:
     from ggen.cache.manifest import Manifest
 
 ENV_SIGNING_KEY = "GGEN_CACHE_SIGNING_KEY"
 SIGNATURE_DOMAIN = b"ggen-manifest-v1"
 ENVELOPE_VERSION = 1
+ENVELOPE_FIELDS = frozenset({"v", "sig", "manifest"})  # the keys of a signed envelope
 _CHUNK = 1 << 20
 
 
