@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from ggen.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ggen.cache.files import Globs
+    from ggen.globs import Globs
 
 
 class Source(enum.Enum):
@@ -454,7 +454,7 @@ def _with_file(pattern: str, manifest: str) -> str:
 
 def _globs(patterns: Iterable[str]) -> Globs:
     """Gitignore-style globs (as for ``inputs``), with ``{a,b}`` alternatives expanded."""
-    from ggen.cache.files import Globs
+    from ggen.globs import Globs
 
     return Globs(x for p in patterns for x in _expand_braces(p))
 

@@ -37,213 +37,40 @@ from __future__ import annotations
 import bisect
 import functools
 import os
-import re
 import stat
 import subprocess
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT_PREFIX = "//"
+from ggen.globs import (
+    ROOT_PREFIX,
+    Globs,
+    cached_globs,
+    check_pattern,
+    output_globs,
+    split_patterns,
+)
+
+# the pattern names are re-exported: callers that select files find them here too
+__all__ = [
+    "ALWAYS_EXCLUDED",
+    "ROOT_PREFIX",
+    "STAGING_PREFIXES",
+    "Globs",
+    "InputIndex",
+    "OutputScan",
+    "check_pattern",
+    "is_output",
+    "is_staging_name",
+    "output_files",
+    "output_globs",
+    "scan_outputs",
+    "split_patterns",
+    "task_inputs",
+]
+
 ALWAYS_EXCLUDED = frozenset({".git", ".ggen"})
-_GLOB_CHARS = re.compile(r"[*?\[\\]")
-
-
-def check_pattern(pattern: str, *, allow_root: bool = True) -> str | None:
-    """Why ``pattern`` is not a valid input/output glob, or None when it is valid.
-
-    Outputs pass ``allow_root=False``: they are always relative to the workspace.
-    """
-    body = pattern[1:] if pattern.startswith("!") else pattern
-    if body.startswith(ROOT_PREFIX):
-        if not allow_root:
-            return "must be relative to the workspace (no leading //)"
-        body = body[len(ROOT_PREFIX) :]
-    if not body.strip("/"):
-        return "is empty"
-    if "\0" in body:
-        return "contains a NUL character"
-    if ".." in body.split("/"):
-        return 'must not contain ".." (use "//path" for a path from the project root)'
-    try:
-        re.compile(_glob_regex(_normalise(body)))
-    except re.error as exc:
-        return f"is not a valid glob ({exc})"
-    return None
-
-
-def _normalise(body: str) -> str:
-    """Strip the decorations that do not change what a pattern means."""
-    while body.startswith("./"):
-        body = body[2:]
-    return body.lstrip("/")
-
-
-def _glob_regex(body: str) -> str:
-    """A regex (for fullmatch) over relative posix paths equivalent to the anchored glob."""
-    dir_only = body.endswith("/")
-    parts = [p for p in body.rstrip("/").split("/") if p not in ("", ".")]
-    if not parts:
-        return ".+"
-    regex = ""
-    after_any_dirs = False  # the previous piece was "**/": it supplies its own "/"
-    for i, part in enumerate(parts):
-        sep = "/" if regex and not after_any_dirs else ""
-        if part == "**" and i == len(parts) - 1:
-            return regex + sep + ".+"  # everything below; the directory itself is no file
-        if part == "**":
-            regex += sep + "(?:[^/]+/)*"
-            after_any_dirs = True
-            continue
-        regex += sep + _component_regex(part)
-        after_any_dirs = False
-    # a pattern naming a directory covers everything below it
-    return regex + ("/.+" if dir_only else "(?:/.+)?")
-
-
-def _component_regex(part: str) -> str:
-    """Translate one path component: ``*``, ``?``, ``[...]`` and ``\\`` escapes."""
-    out: list[str] = []
-    i = 0
-    while i < len(part):
-        c = part[i]
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "\\" and i + 1 < len(part):
-            i += 1
-            out.append(re.escape(part[i]))
-        elif c == "[" and (end := _class_end(part, i)) > 0:
-            inner = part[i + 1 : end]
-            negate = inner[:1] in ("!", "^")
-            if negate:
-                inner = inner[1:]
-            body = "".join(ch if ch == "-" else re.escape(ch) for ch in inner)
-            out.append(("[^/" if negate else "[") + body + "]")
-            i = end
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return "".join(out)
-
-
-def _class_end(part: str, start: int) -> int:
-    """Index of the "]" closing the class opened at ``start``, or -1 (then "[" is literal)."""
-    i = start + 1
-    if part[i : i + 1] in ("!", "^"):
-        i += 1
-    if part[i : i + 1] == "]":  # a leading "]" is a member, not the end
-        i += 1
-    end = part.find("]", i)
-    return end
-
-
-@dataclass(frozen=True)
-class _Pattern:
-    body: str  # normalised, relative to the workspace (or the root)
-    include: bool
-    literal: bool  # no wildcard: names one file or directory
-
-    @property
-    def prefix(self) -> str:
-        """The directory below which every match lies ("" for the whole tree)."""
-        if self.literal:
-            return self.body.rstrip("/")
-        parts = self.body.split("/")
-        fixed: list[str] = []
-        for part in parts[:-1]:
-            if _GLOB_CHARS.search(part):
-                break
-            fixed.append(part)
-        return "/".join(fixed)
-
-
-class Globs:
-    """An ordered list of anchored gitignore-style patterns; the last one that matches decides."""
-
-    def __init__(self, patterns: Iterable[str]) -> None:
-        self.patterns: tuple[_Pattern, ...] = tuple(_parse(patterns))
-        # DOTALL: a file name may hold a newline, which "." would not match
-        flags = re.DOTALL
-        self._regexes = tuple(
-            (re.compile(_glob_regex(p.body), flags), p.include) for p in self.patterns
-        )
-        self._any_negation = any(not p.include for p in self.patterns)
-        if not self._any_negation and self.patterns:
-            joined = "|".join(f"(?:{_glob_regex(p.body)})" for p in self.patterns)
-            self._union: re.Pattern[str] | None = re.compile(joined, flags)
-        else:
-            self._union = None
-
-    def __bool__(self) -> bool:
-        return bool(self.patterns)
-
-    def match(self, path: str) -> bool:
-        """Whether the relative posix ``path`` is selected."""
-        if self._union is not None:
-            return self._union.fullmatch(path) is not None
-        for regex, include in reversed(self._regexes):
-            if regex.fullmatch(path) is not None:
-                return include
-        return False
-
-    def prefixes(self) -> list[str]:
-        """The directories (relative) to look under to find every match, none inside another."""
-        found = sorted({p.prefix for p in self.patterns if p.include})
-        kept: list[str] = []
-        for prefix in found:
-            if not any(prefix == k or prefix.startswith(k + "/") or k == "" for k in kept):
-                kept.append(prefix)
-        return kept
-
-    def literals(self) -> list[str]:
-        """The patterns that name one path exactly (no wildcard, not negated)."""
-        return [p.body.rstrip("/") for p in self.patterns if p.include and p.literal]
-
-
-@functools.lru_cache(maxsize=256)
-def _globs(patterns: tuple[str, ...]) -> Globs:
-    """The (immutable) ``Globs`` of ``patterns``, built once per distinct list."""
-    return Globs(patterns)
-
-
-def _output_globs(outputs: Sequence[str]) -> Globs:
-    """The globs of a task's workspace-relative outputs (``//`` ones are not its to match)."""
-    return _globs(tuple(p for p in outputs if not p.lstrip("!").startswith(ROOT_PREFIX)))
-
-
-def output_globs(outputs: Sequence[str]) -> Globs:
-    """The globs deciding which workspace paths are a task's outputs (``//`` ones excluded)."""
-    return _output_globs(outputs)
-
-
-def _parse(patterns: Iterable[str]) -> Iterable[_Pattern]:
-    for raw in patterns:
-        include = not raw.startswith("!")
-        body = _normalise(raw if include else raw[1:])
-        if not body.strip("/") or ".." in body.split("/") or "\0" in body:
-            continue  # invalid (see check_pattern): matches nothing
-        try:
-            re.compile(_glob_regex(body))
-        except re.error:
-            continue
-        literal = _GLOB_CHARS.search(body) is None
-        yield _Pattern(body, include, literal)
-
-
-def split_patterns(patterns: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Separate workspace-relative patterns from ``//`` root-relative ones (marker stripped)."""
-    ws: list[str] = []
-    root: list[str] = []
-    for raw in patterns:
-        neg = "!" if raw.startswith("!") else ""
-        body = raw[len(neg) :]
-        if body.startswith(ROOT_PREFIX):
-            root.append(neg + body[len(ROOT_PREFIX) :])
-        else:
-            ws.append(raw)
-    return ws, root
 
 
 def _excluded(rel: str) -> bool:
@@ -350,7 +177,7 @@ class InputIndex:
         """Sorted (key path, absolute path) pairs of a task's input files (see module doc)."""
         ws = "" if ws_path in ("", ".") else ws_path.strip("/")
         ws_prefix = ws + "/" if ws else ""
-        out_globs = _output_globs(outputs)
+        out_globs = output_globs(outputs)
         found: dict[str, str] = {}  # root-relative path -> key
 
         def keep(rel: str) -> bool:
@@ -364,14 +191,14 @@ class InputIndex:
                     found[rel] = rel[len(ws_prefix) :]
         else:
             ws_patterns, root_patterns = split_patterns(inputs)
-            for rel in self._select(_globs(tuple(ws_patterns)), ws):
+            for rel in self._select(cached_globs(tuple(ws_patterns)), ws):
                 if keep(rel):
                     found[rel] = rel[len(ws_prefix) :]
             if root_patterns:
                 key = tuple(root_patterns)
                 selected = self._root_results.get(key)
                 if selected is None:
-                    selected = self._select(_globs(key), "")
+                    selected = self._select(cached_globs(key), "")
                     self._root_results[key] = selected
                 for rel in selected:
                     if rel not in found and keep(rel):
@@ -448,7 +275,7 @@ class OutputScan:
 
 def scan_outputs(ws_dir: Path | str, outputs: Sequence[str]) -> OutputScan:
     """Everything under ``ws_dir`` that ``outputs`` match (see ``OutputScan``)."""
-    globs = _output_globs(outputs)
+    globs = output_globs(outputs)
     found: dict[str, set[str]] = {"files": set(), "dirs": set(), "special": set(), "staged": set()}
     if not globs:
         return OutputScan((), (), (), ())
@@ -470,7 +297,7 @@ def scan_outputs(ws_dir: Path | str, outputs: Sequence[str]) -> OutputScan:
 @functools.lru_cache(maxsize=256)
 def _scan_prefixes(outputs: tuple[str, ...]) -> tuple[str, ...]:
     """Where to look for what ``outputs`` match (asked once per hit: kept)."""
-    return tuple(p for p in _output_globs(outputs).prefixes() if not _excluded(p))
+    return tuple(p for p in output_globs(outputs).prefixes() if not _excluded(p))
 
 
 def _kind(rel: str, file_or_link: bool) -> str:

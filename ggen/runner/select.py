@@ -222,7 +222,7 @@ def affected_by(
     every workspace when it is a ``[project] inputs`` file, a lockfile or one of the
     ``ROOT_MANIFESTS`` at the root. Anything under ``.git`` or ``.ggen`` is git's or ggen's own.
     """
-    from ggen.cache.files import Globs
+    from ggen.globs import Globs
 
     inputs = Globs(project_inputs) if project_inputs else None
     out: set[str] = set()
@@ -269,7 +269,7 @@ def _named(graph: WorkspaceGraph, sel: Selector) -> frozenset[str]:
 def _under(graph: WorkspaceGraph, directory: str) -> frozenset[str]:
     if not directory:
         return graph.names
-    from ggen.cache.files import Globs
+    from ggen.globs import Globs
 
     globs = Globs([directory])  # a pattern naming a directory covers everything below it
     return frozenset(n for n, p in graph.paths.items() if p not in (".", "") and globs.match(p))
