@@ -17,20 +17,10 @@ about to read makes the restore raise ``CorruptEntry``. A prune spares blobs tou
 began, and saving touches a blob it finds already present, which keeps a concurrent save's
 blobs alive.
 
-Restoring is careful about paths, since manifests may come from a remote cache: a restore
-writes and deletes only paths that the task's output globs match. Every path of the manifest
-must be relative, free of ``..``, ``.git`` and ``.ggen`` and matched by the globs; nothing that
-stands in the way and would be replaced or deleted (a file where a directory goes, a directory
-where a file goes, a symlinked directory, which is never written through) may be anything
-but an output either; a symlink's target must stay inside the workspace. All of it is checked,
-and every blob copied out and verified, before anything is written. Then what the globs match
-is made exactly the manifest: outputs it does not list (and empty directories) are removed.
-
-Blobs are staged as ``.ggen-restore-*`` in the nearest existing directory on the way to their
-destination (``.ggen-link-*`` next to it for symlinks), names registered before the files are
-made so that any exception, a ``KeyboardInterrupt`` included, removes them; the output scan
-never reports such names, so a file left by a crash is never stored, and the next restore of
-the task removes it.
+The parts live in their own modules: restoring an entry into a workspace safely in
+``ggen.cache.restore``, looking after the whole store (stats, verify, prune, clear) in
+``ggen.cache.maintenance``, the directory layout and file operations in ``ggen.cache.layout``.
+``Store`` is the one face over them; its results and errors are re-exported from here.
 
 With a signing key (``ggen.cache.signing``) every manifest is written in its signed envelope
 and checked on every lookup, and blobs are checked against the SHA-256 their manifest gives
@@ -44,25 +34,26 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import enum
 import errno
 import os
-import shutil
 import stat
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
 import xxhash
 
-from ggen.cache.digest import DigestMemo, hash_bytes, hash_fd, hash_file
-from ggen.cache.files import Globs, is_output, is_staging_name, output_globs, scan_outputs
-from ggen.cache.manifest import HEX_DIGEST, entry_paths
+from ggen.cache import maintenance
+from ggen.cache.digest import DigestMemo, hash_bytes, hash_fd
+from ggen.cache.files import scan_outputs
+from ggen.cache.layout import blob_path, is_regular, manifest_path, touch, unlink
+from ggen.cache.maintenance import Problem as Problem
+from ggen.cache.maintenance import ProblemKind as ProblemKind
+from ggen.cache.maintenance import StoreStats as StoreStats
+from ggen.cache.maintenance import VerifyReport as VerifyReport
 from ggen.cache.manifest import MANIFEST_VERSION as MANIFEST_VERSION
 from ggen.cache.manifest import CorruptEntry as CorruptEntry
 from ggen.cache.manifest import Manifest as Manifest
@@ -72,83 +63,17 @@ from ggen.cache.manifest import UnsafeEntry as UnsafeEntry
 from ggen.cache.manifest import check_outputs as check_outputs
 from ggen.cache.manifest import check_paths as check_paths
 from ggen.cache.manifest import check_symlink_target as check_symlink_target
+from ggen.cache.restore import RestoreFailed as RestoreFailed
+from ggen.cache.restore import RestoreResult as RestoreResult
+from ggen.cache.restore import restore_entry
 
 COPY_CHUNK = 1024 * 1024
-# errors that mean the entry names something this filesystem cannot hold, not that the
-# workspace cannot be written
-_ENTRY_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL})
-STALE_TMP_NS = 3600 * 1_000_000_000  # a temp file this old was left by a dead process
 AUTO_PRUNE_LOW_WATER = 0.9  # automatic eviction frees down to this share of max_size
 
 
 def default_cache_dir() -> Path:
     """The per-user cache directory (``~/.cache/ggen`` on Linux)."""
     return Path(platformdirs.user_cache_dir("ggen", appauthor=False))
-
-
-@dataclass(frozen=True)
-class RestoreResult:
-    """How many outputs a restore wrote, how many already matched on disk, and how many
-    paths it removed (outputs the entry does not list)."""
-
-    written: int
-    unchanged: int
-    removed: int = 0
-
-
-class RestoreFailed(Exception):
-    """A restore that could not write the workspace: the path concerned and why. ``damaged``
-    when the entry is at fault (a name this filesystem refuses); it was then discarded."""
-
-    def __init__(self, path: str, reason: str, *, damaged: bool) -> None:
-        super().__init__(f"cannot write {path}: {reason}")
-        self.path = path
-        self.reason = reason
-        self.damaged = damaged
-
-
-@dataclass(frozen=True)
-class StoreStats:
-    """Number of manifests (entries), number of blobs, and the bytes both take."""
-
-    entries: int
-    blobs: int
-    total_bytes: int
-
-
-class ProblemKind(enum.Enum):
-    """What ``verify`` can find wrong."""
-
-    CORRUPT_BLOB = "corrupt blob"
-    BAD_MANIFEST = "bad manifest"
-    MISSING_BLOB = "missing blob"
-    NOT_A_FILE = "not a regular file"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One finding of ``verify``: its kind, the file concerned and the detail."""
-
-    kind: ProblemKind
-    path: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.kind.value}: {self.path}: {self.detail}"
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    """The result of ``verify``: what was checked, what was wrong, what was removed."""
-
-    entries: int
-    blobs: int
-    problems: tuple[Problem, ...]
-    removed: int
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
 
 def _stderr_warning(message: str) -> None:
@@ -177,22 +102,18 @@ class Store:
 
     def blob_path(self, digest: str) -> Path:
         """Where the blob with this digest lives (whether or not it exists)."""
-        if not HEX_DIGEST.fullmatch(digest):
-            raise ValueError(f"not a digest: {digest!r}")
-        return self.root / "blobs" / digest[:2] / digest
+        return blob_path(self.root, digest)
 
     def manifest_path(self, key: str) -> Path:
         """Where the manifest of this key lives (whether or not it exists)."""
-        if not HEX_DIGEST.fullmatch(key):
-            raise ValueError(f"not a cache key: {key!r}")
-        return self.root / "manifests" / key[:2] / f"{key}.json"
+        return manifest_path(self.root, key)
 
     # ---- blobs -----------------------------------------------------------------------------
 
     def has_blob(self, digest: str) -> bool:
         """Whether the blob is present as a regular file (its contents are checked when
         read)."""
-        return _is_regular(self.blob_path(digest))
+        return is_regular(self.blob_path(digest))
 
     def put_blob_bytes(self, data: bytes) -> str:
         """Store ``data`` as a blob (no-op if present); its digest."""
@@ -207,7 +128,7 @@ class Store:
 
     def _put_bytes(self, digest: str, data: bytes) -> int:
         dest = self.blob_path(digest)
-        if _touch(dest):
+        if touch(dest):
             return 0
         tmp = self._tmp_file()
         try:
@@ -215,7 +136,7 @@ class Store:
                 f.write(data)
             self._install(tmp, dest)
         finally:
-            _unlink(tmp)
+            unlink(tmp)
         return len(data)
 
     def _put_file(self, path: Path) -> tuple[str, int, int]:
@@ -225,7 +146,7 @@ class Store:
             digest, size = hash_fd(fd)
         finally:
             os.close(fd)
-        if _touch(self.blob_path(digest)):
+        if touch(self.blob_path(digest)):
             return digest, size, 0
         tmp = self._tmp_file()
         try:
@@ -239,7 +160,7 @@ class Store:
             digest = hasher.hexdigest()  # the file may have changed since it was hashed
             self._install(tmp, self.blob_path(digest))
         finally:
-            _unlink(tmp)
+            unlink(tmp)
         return digest, size, size
 
     def _open_blob(self, digest: str) -> Iterator[bytes]:
@@ -255,11 +176,11 @@ class Store:
         except OSError as exc:
             if exc.errno != errno.ELOOP:  # the store's fault, not the workspace's
                 raise CorruptEntry(f"blob {digest} cannot be read ({exc.strerror})") from None
-            _unlink(path)
+            unlink(path)
             raise CorruptEntry(f"blob {digest} is a symlink (removed)") from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
-            _unlink(path)
+            unlink(path)
             raise CorruptEntry(f"blob {digest} is not a regular file")
         hasher = xxhash.xxh3_128()
         with open(fd, "rb") as f:
@@ -267,10 +188,10 @@ class Store:
                 hasher.update(chunk)
                 yield chunk
         if hasher.hexdigest() != digest:
-            _unlink(path)
+            unlink(path)
             raise CorruptEntry(f"blob {digest} is corrupt (removed)")
 
-    def _blob_chunks(self, digest: str, sha256: str | None) -> Iterator[bytes]:
+    def blob_chunks(self, digest: str, sha256: str | None) -> Iterator[bytes]:
         """The blob's contents in chunks (``_open_blob``); with a signing key, also checked
         against the SHA-256 its signed manifest gives (xxh3 is not collision-resistant): a blob
         that differs is removed and ``CorruptEntry`` raised once it has been read."""
@@ -288,7 +209,7 @@ class Store:
             hasher.update(chunk)
             yield chunk
         if hasher.hexdigest() != sha256:
-            _unlink(self.blob_path(digest))
+            unlink(self.blob_path(digest))
             raise CorruptEntry(
                 f"blob {digest} does not match the SHA-256 its signed manifest gives (removed)"
             )
@@ -337,7 +258,7 @@ class Store:
             os.utime(tmp, ns=(now, now))
             self._install(tmp, self.manifest_path(key))
         finally:
-            _unlink(tmp)
+            unlink(tmp)
 
     def lookup(self, key: str) -> Manifest | None:
         """The manifest stored for ``key``, or None. A corrupt one is reported, removed and
@@ -355,7 +276,7 @@ class Store:
             if manifest.key != key:
                 raise CorruptEntry(f"it holds the entry of {manifest.key}")
         except CorruptEntry as exc:
-            self._discard(key, str(exc))
+            self.discard(key, str(exc))
             return None
         if self._signing_key is not None and not self._signed(key, data, manifest):
             return None
@@ -378,10 +299,12 @@ class Store:
             return False
         return True
 
-    def _discard(self, key: str, reason: str, *, report: bool = True) -> None:
+    def discard(self, key: str, reason: str, *, report: bool = True) -> None:
+        """Remove the manifest of ``key`` (its blobs go at the next prune), saying why unless
+        the caller reports it."""
         if report:
             self._warn(f"cache entry {key} is corrupt ({reason}); removed")
-        _unlink(self.manifest_path(key))
+        unlink(self.manifest_path(key))
 
     # ---- save ------------------------------------------------------------------------------
 
@@ -478,7 +401,7 @@ class Store:
         if self._size_estimate > self.max_size:
             target = int(self.max_size * AUTO_PRUNE_LOW_WATER)
             try:
-                self._size_estimate = self._prune(target)[1]
+                self._size_estimate = maintenance.prune(self.root, target)[1]
             except OSError as exc:
                 self._warn(f"cannot prune the cache at {self.root}: {exc.strerror or exc}")
 
@@ -492,255 +415,42 @@ class Store:
         outputs: Sequence[str],
         memo: DigestMemo | None = None,
     ) -> RestoreResult:
-        """Make what the task's ``outputs`` globs match in the workspace exactly the manifest:
-        files already matching are left alone, written ones get the current time as mtime,
-        outputs the manifest does not list are removed.
-
-        Raises ``UnsafeEntry`` (nothing written) for a manifest naming a path that is not an
-        output, or that would replace or delete something that is not one (see module doc),
-        and ``CorruptEntry`` for a missing or corrupt blob (nothing replaced; the blob and the
-        manifest are removed; the caller reports it). Any ``OSError`` becomes ``RestoreFailed``
-        (the manifest is removed when a name it holds is at fault). ``memo`` spares re-reading
-        unchanged outputs.
-        """
-        check_paths(manifest)
-        try:
-            check_outputs(manifest, outputs)
-        except UnsafeEntry:
-            self._discard(manifest.key, "", report=False)  # the exception tells the caller
-            raise
-        base = os.path.realpath(ws_dir)
-        globs = output_globs(outputs)
-        staged: list[str] = []  # temp files, listed before they are made: removed on any error
-        doing = base
-        try:
-            if not os.path.isdir(base):
-                os.makedirs(base)
-            scan = scan_outputs(base, outputs)
-            for path in [o.path for o in manifest.outputs] + [s.path for s in manifest.symlinks]:
-                doing = os.path.join(base, path)
-                _check_on_disk(base, path, globs, directory=False)
-            for path in manifest.dirs:
-                doing = os.path.join(base, path)
-                _check_on_disk(base, path, globs, directory=True)
-            listed = {o.path for o in manifest.outputs} | {s.path for s in manifest.symlinks}
-            replace: list[tuple[str, str]] = []  # (temp file, destination)
-            chmods: list[tuple[str, int]] = []  # right contents, wrong permissions
-            unchanged = 0
-            # first every blob is copied out and verified, then everything is put in place
-            for entry in manifest.outputs:
-                dest = doing = os.path.join(base, entry.path)
-                state = _file_state(dest, entry, memo)
-                if state is _FileState.SAME:
-                    unchanged += 1
-                elif state is _FileState.MODE_ONLY:
-                    chmods.append((dest, entry.mode))
-                else:
-                    stage_dir = _nearest_dir(base, entry.path)
-                    replace.append((self._stage(entry, stage_dir, manifest.key, staged), dest))
-            removed = 0
-            for rel in (*scan.staged, *(p for p in scan.files + scan.special if p not in listed)):
-                doing = os.path.join(base, rel)
-                removed += _remove(doing)
-            for dest, mode in chmods:
-                doing = dest
-                os.chmod(dest, mode)
-            for tmp, dest in replace:
-                doing = dest
-                _make_dirs(os.path.dirname(dest))
-                _replace(tmp, dest)
-            written = len(replace) + len(chmods)
-            for link in manifest.symlinks:
-                doing = os.path.join(base, link.path)
-                if _place_symlink(doing, link.target, staged):
-                    written += 1
-                else:
-                    unchanged += 1
-            for rel in manifest.dirs:
-                doing = os.path.join(base, rel)
-                if os.path.isdir(doing):
-                    unchanged += 1
-                else:
-                    _make_dirs(doing)
-                    written += 1
-            if removed or not set(scan.empty_dirs) <= set(manifest.dirs):
-                doing = base
-                removed += _remove_empty_dirs(base, outputs, manifest)
-        except OSError as exc:
-            raise self._restore_failed(manifest.key, exc, doing) from None
-        finally:
-            _remove_staged(staged)  # gone already unless something failed
-        return RestoreResult(written=written, unchanged=unchanged, removed=removed)
-
-    def _restore_failed(self, key: str, exc: OSError, doing: str) -> RestoreFailed:
-        """The ``RestoreFailed`` for an ``exc`` met while writing ``doing``; the manifest is
-        removed when the error says a name it holds cannot exist here."""
-        damaged = exc.errno in _ENTRY_ERRNOS
-        if damaged:
-            self._discard(key, "", report=False)
-        path = doing  # a temp file's name would tell the user nothing
-        if isinstance(exc.filename, str) and exc.filename and not is_staging_name(exc.filename):
-            path = exc.filename
-        return RestoreFailed(path, exc.strerror or str(exc), damaged=damaged)
-
-    def _stage(self, entry: OutputEntry, directory: str, key: str, staged: list[str]) -> str:
-        """Copy a blob into a new temp file in ``directory`` (verified); its path. The path is
-        added to ``staged`` before the file is made."""
-        while True:
-            tmp = _new_staging_name(directory, ".ggen-restore-", staged)
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-                break
-            except FileExistsError:
-                staged.remove(tmp)  # not ours: never to be removed
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in self._blob_chunks(entry.digest, entry.sha256):
-                    out.write(chunk)
-                os.fchmod(out.fileno(), entry.mode)
-        except CorruptEntry as exc:
-            _unlink(tmp)
-            self._discard(key, str(exc), report=False)  # the exception tells the caller
-            raise
-        return tmp
+        """Make what the task's ``outputs`` globs match in the workspace exactly the manifest
+        (``ggen.cache.restore.restore_entry``: the checks, the errors it raises)."""
+        return restore_entry(self, manifest, ws_dir, outputs=outputs, memo=memo)
 
     def read_log(self, manifest: Manifest) -> bytes:
         """The task's captured log, checked against its digest (``CorruptEntry`` when missing
         or corrupt; the blob and the manifest are then removed)."""
         try:
-            return b"".join(self._blob_chunks(manifest.log_digest, manifest.log_sha256))
+            return b"".join(self.blob_chunks(manifest.log_digest, manifest.log_sha256))
         except CorruptEntry as exc:
-            self._discard(manifest.key, str(exc), report=False)
+            self.discard(manifest.key, str(exc), report=False)
             raise
 
     # ---- maintenance -----------------------------------------------------------------------
 
     def stats(self) -> StoreStats:
         """Count the entries and blobs and the bytes they take."""
-        entries = blobs = total = 0
-        for _, st in _files_in(self.root / "manifests"):
-            entries += 1
-            total += st.st_size
-        for _, st in _files_in(self.root / "blobs"):
-            blobs += 1
-            total += st.st_size
-        return StoreStats(entries=entries, blobs=blobs, total_bytes=total)
+        return maintenance.stats(self.root)
 
     def verify(self, *, repair: bool = False) -> VerifyReport:
-        """Re-hash every blob and parse every manifest, checking its blobs are present and
-        sound, and report anything in the store's layout that is not a regular file (a
-        symlink, a directory, a fifo: never followed). With ``repair``, remove what is bad
-        (those, blobs, and the manifests that need them)."""
-        problems: list[Problem] = []
-        removed = 0
-        for top in (self.root / "blobs", self.root / "manifests"):
-            for path, what in _not_regular(top):
-                problems.append(Problem(ProblemKind.NOT_A_FILE, path, what))
-                if repair and _remove_any(path):
-                    removed += 1
-        good: set[str] = set()
-        blobs = 0
-        for path, _ in _files_in(self.root / "blobs"):
-            blobs += 1
-            name = os.path.basename(path)
-            try:
-                actual = hash_file(Path(path))
-            except OSError as exc:
-                actual = f"unreadable ({exc.strerror})"
-            if actual == name and HEX_DIGEST.fullmatch(name):
-                good.add(name)
-                continue
-            problems.append(Problem(ProblemKind.CORRUPT_BLOB, path, f"contents hash to {actual}"))
-            if repair and _unlink(path):
-                removed += 1
-        entries = 0
-        for path, _ in _files_in(self.root / "manifests"):
-            entries += 1
-            problem = self._check_manifest(path, good)
-            if problem is not None:
-                problems.append(problem)
-                if repair and _unlink(path):
-                    removed += 1
-        return VerifyReport(entries, blobs, tuple(problems), removed)
-
-    def _check_manifest(self, path: str, good_blobs: set[str]) -> Problem | None:
-        try:
-            manifest = Manifest.from_bytes(Path(path).read_bytes())
-        except (OSError, CorruptEntry) as exc:
-            return Problem(ProblemKind.BAD_MANIFEST, path, str(exc))
-        if os.path.basename(path) != f"{manifest.key}.json":
-            return Problem(ProblemKind.BAD_MANIFEST, path, f"holds the entry of {manifest.key}")
-        missing = sorted(manifest.digests() - good_blobs)
-        if missing:
-            return Problem(ProblemKind.MISSING_BLOB, path, ", ".join(missing))
-        return None
+        """Check every blob and manifest; with ``repair``, remove what is bad
+        (``ggen.cache.maintenance.verify``)."""
+        return maintenance.verify(self.root, repair=repair)
 
     def prune(self, max_size: int | None = None) -> int:
         """Evict least recently used entries until the store fits ``max_size`` (default: the
         store's own bound; none: evict nothing), then remove blobs no entry needs and stale
         temp files. Returns the bytes freed."""
         bound = max_size if max_size is not None else self.max_size
-        freed, remaining = self._prune(bound)
+        freed, remaining = maintenance.prune(self.root, bound)
         self._size_estimate = remaining
         return freed
 
-    def _prune(self, bound: int | None) -> tuple[int, int]:
-        """(bytes freed, bytes remaining)."""
-        started = time.time_ns()
-        manifests = self._scan_manifests()
-        blob_sizes = {os.path.basename(p): st for p, st in _files_in(self.root / "blobs")}
-        refs: Counter[str] = Counter()
-        for _, _, digests in manifests:
-            refs.update(digests)
-        total = sum(size for _, size, _ in manifests) + sum(
-            st.st_size for st in blob_sizes.values()
-        )
-        freed = 0
-        if bound is not None:
-            for path, size, digests in manifests:  # oldest first
-                if total <= bound:
-                    break
-                _unlink(path)
-                total -= size
-                freed += size
-                for digest in digests:
-                    refs[digest] -= 1
-                    if refs[digest] == 0 and digest in blob_sizes:
-                        total -= blob_sizes[digest].st_size  # deleted below
-        # manifests written while we worked protect their blobs too
-        seen = {path for path, _, _ in manifests}
-        for path, _, digests in self._scan_manifests():
-            if path not in seen:
-                refs.update(digests)
-        for name, st in blob_sizes.items():
-            if refs[name] > 0 or st.st_mtime_ns >= started:
-                continue
-            if _unlink(str(self.blob_path(name)) if HEX_DIGEST.fullmatch(name) else ""):
-                freed += st.st_size
-        for path, st in _files_in(self.root / "tmp"):
-            if st.st_mtime_ns < started - STALE_TMP_NS:
-                _unlink(path)
-        return freed, self.stats().total_bytes
-
-    def _scan_manifests(self) -> list[tuple[str, int, set[str]]]:
-        """(path, size, blob digests) of every manifest, least recently used first. Unreadable
-        manifests need no blobs, and are evicted first."""
-        found: list[tuple[int, str, int, set[str]]] = []
-        for path, st in _files_in(self.root / "manifests"):
-            try:
-                digests = Manifest.from_bytes(Path(path).read_bytes()).digests()
-            except (OSError, CorruptEntry):
-                digests, recency = set(), -1
-            else:
-                recency = st.st_mtime_ns
-            found.append((recency, path, st.st_size, digests))
-        found.sort(key=lambda item: (item[0], item[1]))
-        return [(path, size, digests) for _, path, size, digests in found]
-
     def clear(self) -> None:
         """Remove every entry, blob and temp file."""
-        for name in ("manifests", "blobs", "tmp"):
-            shutil.rmtree(self.root / name, ignore_errors=True)
+        maintenance.clear(self.root)
         self._size_estimate = 0
 
     # ---- helpers ---------------------------------------------------------------------------
@@ -763,185 +473,6 @@ class Store:
         except FileNotFoundError:
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, dest)
-
-
-class _FileState(enum.Enum):
-    SAME = "same"
-    MODE_ONLY = "mode only"
-    DIFFERENT = "different"
-
-
-def _file_state(dest: str, entry: OutputEntry, memo: DigestMemo | None) -> _FileState:
-    """How the file at ``dest`` compares with the manifest's entry."""
-    try:
-        st = os.lstat(dest)
-    except OSError:
-        return _FileState.DIFFERENT
-    if not stat.S_ISREG(st.st_mode) or st.st_size != entry.size:
-        return _FileState.DIFFERENT
-    if memo is not None and not _utf8(dest):
-        memo = None  # the memo is saved as JSON, which cannot hold such a name
-    try:
-        digest = memo.digest(Path(dest)).digest if memo is not None else hash_file(Path(dest))
-    except OSError:
-        return _FileState.DIFFERENT
-    if digest != entry.digest:
-        return _FileState.DIFFERENT
-    if stat.S_IMODE(st.st_mode) & 0o777 != entry.mode:
-        return _FileState.MODE_ONLY
-    return _FileState.SAME
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _check_on_disk(base: str, rel: str, globs: Globs, *, directory: bool) -> None:
-    """Refuse (``UnsafeEntry``) to put ``rel`` (a directory if ``directory``) in place when
-    that would replace or delete something that is not an output: a file, symlink or other
-    non-directory on the way to it (symlinked directories are never written through), or, for
-    a file, a directory holding anything that is not an output."""
-    parts = rel.split("/")
-    current = base
-    for i, part in enumerate(parts):
-        current = os.path.join(current, part)
-        here = "/".join(parts[: i + 1])
-        try:
-            st = os.lstat(current)
-        except FileNotFoundError:
-            return
-        last = i == len(parts) - 1
-        if stat.S_ISDIR(st.st_mode):
-            if last and not directory:
-                _check_tree(current, here, globs)
-            continue
-        if not last and not is_output(here, globs):
-            kind = "a symlink" if stat.S_ISLNK(st.st_mode) else "a file"
-            raise UnsafeEntry(f"path {rel!r} would replace {here!r}, {kind} that is not an output")
-        return
-
-
-def _check_tree(top: str, rel_top: str, globs: Globs) -> None:
-    """Refuse to delete the directory ``top`` if anything in it is not an output."""
-    stack = [(top, rel_top)]
-    while stack:
-        path, rel = stack.pop()
-        with os.scandir(path) as entries:
-            listed = list(entries)
-        for entry in listed:
-            child = f"{rel}/{entry.name}"
-            if entry.is_dir(follow_symlinks=False):
-                stack.append((entry.path, child))
-            elif not is_output(child, globs):
-                raise UnsafeEntry(
-                    f"path {rel_top!r} would replace a directory holding {child!r}, "
-                    "which is not an output"
-                )
-
-
-def _nearest_dir(base: str, rel: str) -> str:
-    """The deepest existing real directory on the way to ``rel``: where its blob is staged
-    (on the destination's file system, without making any directory before every blob is
-    verified)."""
-    current = base
-    for part in rel.split("/")[:-1]:
-        candidate = os.path.join(current, part)
-        try:
-            if not stat.S_ISDIR(os.lstat(candidate).st_mode):
-                break
-        except FileNotFoundError:
-            break
-        current = candidate
-    return current
-
-
-def _new_staging_name(directory: str, prefix: str, staged: list[str]) -> str:
-    """A fresh temp name in ``directory``, added to ``staged`` before the caller makes it."""
-    name = os.path.join(directory, f"{prefix}{os.urandom(8).hex()}")
-    staged.append(name)
-    return name
-
-
-def _remove_staged(staged: list[str]) -> None:
-    """Remove every staged temp file. A second interrupt while doing so (Ctrl-C pressed
-    again) is held back until they are all gone, then raised."""
-    pending: BaseException | None = None
-    while staged:
-        try:
-            _unlink(staged[-1])
-            staged.pop()
-        except BaseException as exc:  # held, re-raised below
-            pending = exc
-    if pending is not None:
-        raise pending
-
-
-def _remove(path: str) -> int:
-    """Delete a file, symlink or special file; 1 if it was there."""
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return 0
-    return 1
-
-
-def _remove_empty_dirs(base: str, outputs: Sequence[str], manifest: Manifest) -> int:
-    """Remove the empty directories the globs match that the manifest neither lists nor needs
-    (deepest first, again while removing one empties its parent); how many were removed."""
-    keep = set(manifest.dirs)
-    for path in entry_paths(manifest):
-        parts = path.split("/")
-        keep.update("/".join(parts[:i]) for i in range(1, len(parts)))
-    removed = 0
-    while True:
-        extra = [d for d in scan_outputs(base, outputs).empty_dirs if d not in keep]
-        if not extra:
-            return removed
-        for rel in sorted(extra, reverse=True):
-            os.rmdir(os.path.join(base, rel))
-            removed += 1
-
-
-def _make_dirs(path: str) -> None:
-    """Create a directory and its parents, replacing files that stand in the way."""
-    try:
-        os.makedirs(path, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        parent = os.path.dirname(path)
-        _make_dirs(parent)
-        if not os.path.isdir(path):
-            _unlink(path)
-            os.mkdir(path)
-
-
-def _replace(tmp: str, dest: str) -> None:
-    """Rename ``tmp`` over ``dest``, first removing a directory standing there."""
-    try:
-        os.replace(tmp, dest)
-    except (IsADirectoryError, OSError) as exc:
-        if not (isinstance(exc, IsADirectoryError) or exc.errno == errno.ENOTEMPTY):
-            raise
-        shutil.rmtree(dest)
-        os.replace(tmp, dest)
-
-
-def _place_symlink(dest: str, target: str, staged: list[str]) -> bool:
-    """Make ``dest`` a symlink to ``target``; False when it already was one."""
-    try:
-        if os.readlink(dest) == target:
-            return False
-    except OSError:
-        pass
-    parent = os.path.dirname(dest)
-    _make_dirs(parent)
-    tmp = _new_staging_name(parent, ".ggen-link-", staged)
-    os.symlink(target, tmp)
-    _replace(tmp, dest)
-    return True
 
 
 def _with_sha256(manifest: Manifest, base: Path, log: bytes) -> Manifest:
@@ -970,108 +501,3 @@ def _relative_target(base: Path, rel: str, target: str) -> str:
         target = os.path.relpath(os.path.join(base, inside), base / os.path.dirname(rel))
     check_symlink_target(rel, target)
     return target
-
-
-def _is_regular(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
-def _touch(path: Path) -> bool:
-    """Refresh an existing file's mtime (a concurrent prune then spares it); False if absent
-    or not a regular file (a symlink is then replaced, never followed)."""
-    now = time.time_ns()  # explicit: file times tick coarsely, behind the clock
-    if not _is_regular(path):
-        return False
-    try:
-        os.utime(path, ns=(now, now), follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return path.exists()  # present but read-only store: still usable
-    return True
-
-
-def _unlink(path: str | os.PathLike[str]) -> bool:
-    if not path:
-        return False
-    try:
-        os.unlink(path)
-    except OSError:
-        return False
-    return True
-
-
-def _files_in(top: Path) -> Iterator[tuple[str, os.stat_result]]:
-    """(path, lstat) of the regular files one fan-out level below ``top``."""
-    try:
-        groups = list(os.scandir(top))
-    except OSError:
-        return
-    for group in groups:
-        if group.is_file(follow_symlinks=False):
-            with contextlib.suppress(OSError):
-                yield group.path, group.stat(follow_symlinks=False)
-            continue
-        if group.is_symlink():
-            continue  # never followed (``verify`` reports it)
-        try:
-            entries = list(os.scandir(group.path))
-        except OSError:
-            continue
-        for entry in entries:
-            with contextlib.suppress(OSError):
-                if entry.is_file(follow_symlinks=False):
-                    yield entry.path, entry.stat(follow_symlinks=False)
-
-
-def _not_regular(top: Path) -> Iterator[tuple[str, str]]:
-    """(path, what it is) of everything in a fan-out layout (``top/ab/name``) that is neither a
-    regular file nor a real fan-out directory."""
-    try:
-        groups = list(os.scandir(top))
-    except OSError:
-        return
-    for group in groups:
-        if group.is_symlink() or not (
-            group.is_dir(follow_symlinks=False) or group.is_file(follow_symlinks=False)
-        ):
-            yield group.path, _what(group.path)
-            continue
-        if not group.is_dir(follow_symlinks=False):
-            continue
-        try:
-            entries = list(os.scandir(group.path))
-        except OSError:
-            continue
-        for entry in entries:
-            if not entry.is_file(follow_symlinks=False):
-                yield entry.path, _what(entry.path)
-
-
-def _what(path: str) -> str:
-    try:
-        st = os.lstat(path)
-    except OSError as exc:
-        return f"unreadable ({exc.strerror})"
-    if stat.S_ISLNK(st.st_mode):
-        return f"a symlink to {os.readlink(path)}"
-    if stat.S_ISDIR(st.st_mode):
-        return "a directory"
-    if stat.S_ISFIFO(st.st_mode):
-        return "a fifo"
-    return "a special file"
-
-
-def _remove_any(path: str) -> bool:
-    """Remove a file, symlink or directory tree (a symlink itself, never what it points to)."""
-    try:
-        if stat.S_ISDIR(os.lstat(path).st_mode):
-            shutil.rmtree(path)
-        else:
-            os.unlink(path)
-    except OSError:
-        return False
-    return True
