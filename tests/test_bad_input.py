@@ -1,0 +1,69 @@
+"""End-to-end: make.toml values and command-line options that ggen must refuse or survive
+(exit 2 naming file, key and fix; never a traceback or an internal error)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from monorepo import ggen, last_summary, statuses, write_tree
+
+
+def _no_crash(r: object) -> None:
+    text = getattr(r, "stdout", "") + getattr(r, "stderr", "")
+    assert "Traceback" not in text and "internal error" not in text, text
+
+
+def test_a_chain_of_a_thousand_phases_runs_and_a_long_cycle_is_exit_2(tmp_path: Path) -> None:
+    n = 1000
+    body = ['[project]\nname = "chain"\n']
+    body += [
+        f'[lifecycle.p{i}]\ncommand = "true"\n'
+        + (f'depends_on = ["p{i + 1}"]\n' if i + 1 < n else "")
+        for i in range(n)
+    ]
+    root = write_tree(tmp_path / "chain", {"make.toml": "\n".join(body)})
+    r = ggen("run", "p0", "--executor", "inline", "--output", "quiet", cwd=root)
+    _no_crash(r)
+    assert r.returncode == 0, r.stderr
+    assert f"{n} tasks, {n} ran" in r.stdout
+    (root / "make.toml").write_text("\n".join(body) + '\n[hooks]\nafter_p0 = ["p999"]\n')
+    r = ggen("run", "p0", cwd=root)
+    _no_crash(r)
+    assert r.returncode == 2
+    assert "make.toml: cycle in the task graph: " in r.stderr
+
+
+def test_a_300_character_workspace_and_phase_name_run_and_hit(tmp_path: Path) -> None:
+    ws, phase = "w" * 300, "p" * 300
+    root = write_tree(
+        tmp_path / "long",
+        {
+            "make.toml": f"""
+                [project]
+                name = "long"
+
+                [workspace.{ws}]
+                path = "a"
+
+                [lifecycle.{phase}]
+                command = "mkdir -p out && echo made > out/f && echo ran $GGEN_PHASE"
+                outputs = ["out/**"]
+            """,
+            "a/src.txt": "x\n",
+        },
+    )
+    r = ggen("run", phase, cwd=root)
+    _no_crash(r)
+    assert r.returncode == 0, r.stderr
+    assert statuses(last_summary(root)) == {f"{ws}:{phase}": "ok"}
+    assert f"ran {phase}" in r.stdout
+    (root / "a/out/f").unlink()
+    r = ggen("run", phase, cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert statuses(last_summary(root)) == {f"{ws}:{phase}": "cached"}
+    assert (root / "a/out/f").read_text() == "made\n"
+    assert f"ran {phase}" in r.stdout  # the log replayed from the cache
+    for command in (("status",), ("explain", phase, "-w", ws), ("report", "-o", "r.html")):
+        r = ggen(*command, cwd=root)
+        _no_crash(r)
+        assert r.returncode == 0, (command, r.stderr)
