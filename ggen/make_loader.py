@@ -18,6 +18,8 @@ from pathlib import Path
 from ggen.errors import ConfigError, CycleError
 from ggen.make import (
     MAKE_FILE,
+    MAX_JOBS,
+    MAX_RETRIES,
     ROOT_WORKSPACE,
     CacheConfig,
     Env,
@@ -48,6 +50,7 @@ from ggen.make_values import (
     _suggest,
     _Table,
     _type_name,
+    check_name,
 )
 
 _TOP_KEYS = ("project", "env", "cache", "executor", "workspace", "lifecycle", "hooks")
@@ -257,7 +260,7 @@ class _Loader:
                 )
             kind = ExecutorKind(written)
         return ExecutorConfig(
-            kind=kind, scheduler=table.str_("scheduler"), jobs=table.int_("jobs", 1)
+            kind=kind, scheduler=table.str_("scheduler"), jobs=table.int_("jobs", 1, MAX_JOBS)
         )
 
     def hooks(self, table: _Table | None, phases: Mapping[str, str]) -> Hooks:
@@ -322,6 +325,7 @@ class _Loader:
                 "a phase name must not be empty, start with '^' or contain ':'",
                 "rename the phase",
             )
+        check_name(table, name, "phase")
         table.check_keys(_PHASE_KEYS)
         return Phase(
             name=name,
@@ -336,7 +340,7 @@ class _Loader:
             env_inputs=_phase_env_inputs(table),
             cache=table.bool_("cache", True),
             timeout=_phase_timeout(table),
-            retries=table.int_("retries", 0) or 0,
+            retries=table.int_("retries", 0, MAX_RETRIES) or 0,
             watch=table.str_list("watch", single=True) or (),
             port=table.int_("port", 1, 65535),
             source=source,
@@ -356,6 +360,7 @@ class _Loader:
             ws = _Table.of(value, self.file, _join("workspace", name))
             if not name:
                 ws.fail(None, "a workspace name must not be empty", "name the workspace")
+            check_name(ws, name, "workspace")
             ws.check_keys(_WORKSPACE_KEYS)
             depends_on = ws.str_list("depends_on") or ()
             description = ws.str_("description")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from monorepo import ggen, last_summary, statuses, write_tree
 
 
@@ -67,3 +68,49 @@ def test_a_300_character_workspace_and_phase_name_run_and_hit(tmp_path: Path) ->
         r = ggen(*command, cwd=root)
         _no_crash(r)
         assert r.returncode == 0, (command, r.stderr)
+
+
+ONE_PHASE = {"make.toml": '[project]\nname = "one"\n\n[lifecycle.build]\ncommand = "echo ran"\n'}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--timeout", "nan"), "'--timeout': must be a positive number of seconds up to 604800"),
+        (("--timeout", "inf"), "'--timeout': must be a positive number of seconds up to 604800"),
+        (("--timeout", "1e10"), "'--timeout': must be a positive number of seconds up to 604800"),
+        (("--grace", "nan"), "'--grace': must be between 0 and 3600 seconds"),
+        (("--grace", "1e300"), "'--grace': must be between 0 and 3600 seconds"),
+        (("-j", "100000000"), "100000000 is not in the range 1<=x<=1024"),
+    ],
+)
+def test_command_line_numbers_out_of_bounds_are_exit_2(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    root = write_tree(tmp_path / "one", ONE_PHASE)
+    r = ggen("run", "build", *args, cwd=root, timeout=60)
+    _no_crash(r)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert not (root / ".ggen" / "runs").exists()  # refused before anything ran
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ("timeout = 1e308", "lifecycle.build.timeout: must be a positive number of seconds"),
+        ("retries = 100000000000000000", "lifecycle.build.retries: must be between 0 and 100"),
+        ('commands = ["echo \\u0000"]', "lifecycle.build.commands[0]: contains a NUL character"),
+    ],
+)
+def test_make_toml_values_out_of_bounds_are_exit_2_at_load(
+    tmp_path: Path, line: str, key: str
+) -> None:
+    text = '[project]\nname = "one"\n\n[lifecycle.build]\n' + line + "\n"
+    if not line.startswith("commands"):
+        text += 'command = "false"\n'
+    root = write_tree(tmp_path / "one", {"make.toml": text})
+    r = ggen("run", "build", cwd=root, timeout=60)
+    _no_crash(r)
+    assert r.returncode == 2
+    assert f"make.toml:5: {key}" in r.stderr
