@@ -567,7 +567,7 @@ def _run_locked(
     )
     write_summary(make, summary, Path(options.summary_path) if options.summary_path else None)
     recipes = {tid: r.to_json() for tid, r in session.recipes.items()}
-    record_state(make, run_id, summary, ordered, recipes)
+    record_state(make, run_id, summary, ordered, recipes, console.warn)
     if options.trace_path:
         from ggen.report.trace import write_trace
 
