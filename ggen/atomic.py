@@ -11,18 +11,26 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
 def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` atomically, creating missing parent directories."""
+    write_chunks_atomic(path, (data,), mode)
+
+
+def write_chunks_atomic(path: Path, chunks: Iterable[bytes], mode: int = 0o644) -> None:
+    """Write the ``chunks`` one after the other to ``path`` atomically, holding one at a time
+    (a replayed log of any size); an exception from ``chunks`` leaves the old file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)  # mkstemp creates 0600
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for chunk in chunks:
+                f.write(chunk)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -207,6 +207,27 @@ class Store:
             _unlink(tmp)
         return digest, size, size
 
+    def _put_log_file(self, path: Path) -> tuple[str, int]:
+        """(digest, bytes added) of a log file stored as a blob in one pass: copied while
+        hashed, never mapped or held whole, since a log may be far larger than a run should
+        take in memory (and is rarely in the store already)."""
+        tmp = self._tmp_file()
+        try:
+            hasher = xxhash.xxh3_128()
+            size = 0
+            with open(path, "rb") as src, open(tmp, "wb") as out:
+                while chunk := src.read(COPY_CHUNK):
+                    hasher.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+            digest = hasher.hexdigest()
+            if _touch(self.blob_path(digest)):
+                return digest, 0
+            self._install(tmp, self.blob_path(digest))
+        finally:
+            _unlink(tmp)
+        return digest, size
+
     def _open_blob(self, digest: str) -> Iterator[bytes]:
         """The blob's contents in chunks, checked against its digest at the end
         (``CorruptEntry`` when missing or wrong)."""
@@ -294,13 +315,14 @@ class Store:
         phase: str,
         ws_dir: Path,
         outputs: Sequence[str],
-        log: bytes,
+        log: bytes | Path,
         exit_code: int,
         duration_ms: int,
     ) -> Manifest | None:
-        """Store a task's outputs (files matching ``outputs`` under ``ws_dir``) and log under
-        ``key``. Returns the manifest, or None after one warning when the store cannot be
-        written (disk full, read-only) or the outputs cannot be cached."""
+        """Store a task's outputs (files matching ``outputs`` under ``ws_dir``) and log (its
+        bytes, or the file holding it, copied in chunks) under ``key``. Returns the manifest,
+        or None after one warning when the store cannot be written (disk full, read-only) or
+        the outputs cannot be cached."""
         try:
             manifest, added = self._save(
                 key, workspace, phase, ws_dir, outputs, log, exit_code, duration_ms
@@ -327,7 +349,7 @@ class Store:
         phase: str,
         ws_dir: Path,
         outputs: Sequence[str],
-        log: bytes,
+        log: bytes | Path,
         exit_code: int,
         duration_ms: int,
     ) -> tuple[Manifest, int]:
@@ -344,8 +366,12 @@ class Store:
             digest, size, new_bytes = self._put_file(path)
             files.append(OutputEntry(rel, digest, size, stat.S_IMODE(st.st_mode) & 0o777))
             added += new_bytes
-        log_digest = hash_bytes(log)
-        added += self._put_bytes(log_digest, log)
+        if isinstance(log, bytes):
+            log_digest = hash_bytes(log)
+            added += self._put_bytes(log_digest, log)
+        else:
+            log_digest, new_bytes = self._put_log_file(log)
+            added += new_bytes
         manifest = Manifest(
             key=key,
             workspace=workspace,
@@ -444,8 +470,13 @@ class Store:
     def read_log(self, manifest: Manifest) -> bytes:
         """The task's captured log, checked against its digest (``CorruptEntry`` when missing
         or corrupt; the blob and the manifest are then removed)."""
+        return b"".join(self.log_chunks(manifest))
+
+    def log_chunks(self, manifest: Manifest) -> Iterator[bytes]:
+        """The task's captured log in chunks, as ``read_log`` (checked at the end), for logs
+        too large to hold at once."""
         try:
-            return b"".join(self._open_blob(manifest.log_digest))
+            yield from self._open_blob(manifest.log_digest)
         except CorruptEntry as exc:
             self._discard(manifest.key, str(exc), report=False)
             raise

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from ggen.atomic import write_bytes_atomic
+from ggen.atomic import write_chunks_atomic
 from ggen.cache.keys import Recipe, task_recipe
 from ggen.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TASK_FAILED, InternalError
 from ggen.make import ExecutorKind, Make, Phase
@@ -213,7 +213,7 @@ class Session:
         try:
             restored = self.store.restore(manifest, ws_dir, memo=self.memo)
             if not self._same_file(log_path, manifest.log_digest):
-                write_bytes_atomic(log_path, self.store.read_log(manifest))
+                write_chunks_atomic(log_path, self.store.log_chunks(manifest))
         except CorruptEntry as exc:
             self.console.warn(f"{task.id}: cache entry {key} is damaged ({exc}); running it")
             return None
@@ -322,7 +322,7 @@ class Session:
         attempts = result.attempts + self._deaths.get(task.id, 0)
         result = result.evolve(key=key, cache=cache, attempts=attempts)
         if result.status is Status.OK and cache is CacheStatus.MISS and self.store and key:
-            log = (self.root / result.log).read_bytes() if result.log else b""
+            log = self.root / result.log if result.log else b""  # copied in chunks
             manifest = self.store.save(
                 key,
                 workspace=task.workspace,
