@@ -117,6 +117,9 @@ def _guard(fn: Any) -> Any:
         except Exception as exc:
             if os.environ.get("GGEN_DEBUG"):
                 raise
+            if isinstance(exc, OSError) and exc.filename:
+                # a file ggen needs (the lock, a directory under .ggen) that it cannot use
+                _fail(f"cannot use {exc.filename}: {exc.strerror or exc}", EXIT_INTERNAL)
             _fail(
                 f"internal error: {type(exc).__name__}: {exc} (set GGEN_DEBUG=1 for the traceback)",
                 EXIT_INTERNAL,

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -114,3 +117,81 @@ def test_make_toml_values_out_of_bounds_are_exit_2_at_load(
     _no_crash(r)
     assert r.returncode == 2
     assert f"make.toml:5: {key}" in r.stderr
+
+
+# -- files ggen cannot write: "cannot write PATH: reason", exit 3 (infrastructure) ----------
+
+WRITES = {
+    "make.toml": """
+        [project]
+        name = "w"
+
+        [workspace.a]
+        path = "a"
+
+        [lifecycle.build]
+        command = "echo built"
+    """,
+    "a/src.txt": "x\n",
+}
+
+
+@contextlib.contextmanager
+def _immutable(path: Path) -> Iterator[None]:
+    """``chattr +i``: not even root may create or remove files in the directory."""
+    path.mkdir(parents=True, exist_ok=True)
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+@contextlib.contextmanager
+def _tiny_filesystem(path: Path, size: str) -> Iterator[None]:
+    """A tmpfs of ``size`` mounted at ``path``: a disk that fills up."""
+    path.mkdir(parents=True, exist_ok=True)
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)]
+    if subprocess.run(mount, capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+@pytest.mark.parametrize("where", [".ggen", ".ggen/runs", ".ggen/logs", "a/.ggen"])
+def test_a_read_only_ggen_directory_is_named_with_the_reason(tmp_path: Path, where: str) -> None:
+    root = write_tree(tmp_path / "repo", WRITES)
+    assert ggen("run", "build", cwd=root).returncode == 0
+    with _immutable(root / where):
+        r = ggen("run", "build", "--force", cwd=root)
+    _no_crash(r)
+    assert r.returncode == 3
+    assert f"ggen: error: cannot write {root / where}/" in r.stderr
+    assert r.stderr.rstrip().endswith(": Operation not permitted")
+
+
+def test_a_file_where_a_directory_belongs_is_named(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "repo", WRITES)
+    (root / ".ggen").mkdir()
+    (root / ".ggen/runs").write_text("not a directory")
+    r = ggen("run", "build", cwd=root)
+    _no_crash(r)
+    assert r.returncode == 3
+    assert f"ggen: error: cannot write {root / '.ggen/runs'}/" in r.stderr
+
+
+def test_a_full_disk_under_ggen_is_named_with_the_reason(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "repo", WRITES)
+    ggen_dir = root / ".ggen"
+    with _tiny_filesystem(ggen_dir, "64k"):
+        (ggen_dir / "filler").write_bytes(b"\0" * 60_000)
+        r = ggen("run", "build", cwd=root)
+    _no_crash(r)
+    assert r.returncode == 3
+    assert f"ggen: error: cannot write {ggen_dir}/runs/" in r.stderr
+    assert r.stderr.rstrip().endswith(": No space left on device")
+    # the task that could not record itself failed, naming the file too
+    assert f"[failed] cannot write {ggen_dir}/" in r.stdout

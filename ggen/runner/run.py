@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ggen.atomic import write_chunks_atomic
 from ggen.cache.keys import Recipe, task_recipe
-from ggen.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TASK_FAILED, InternalError
+from ggen.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TASK_FAILED, InternalError, WriteError
 from ggen.make import ExecutorKind, Make, Phase
 from ggen.names import task_file_stem
 from ggen.runner.console import Console, OutputMode
@@ -147,7 +147,10 @@ class Session:
             timeout=options.timeout,
             grace=options.grace,
         )
-        Path(self.exec_options.control_dir).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(self.exec_options.control_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WriteError(self.exec_options.control_dir, exc) from exc
         self.recipes: dict[str, Recipe] = {}
         self.keys: dict[str, str] = {}
         self._index: InputIndex | None = None
@@ -304,8 +307,12 @@ class Session:
             if left:
                 self.console.warn(f"stopped {left} command(s) left running by a killed run")
         log = self._log_path(task)
-        with contextlib.suppress(FileNotFoundError):
+        try:
             log.unlink()  # the last run's log, which must not pass for this run's output
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise WriteError(log, exc) from exc
         self.console.started(task.id, log=str(log))
         executor = self._in_process(alone) or self.executor()
         return executor.submit(run_in_worker, task.workspace, task.phase, self.exec_options)
@@ -399,6 +406,8 @@ class Session:
             if attempts > 1:
                 text += f" (after {attempts} attempts, every one on a worker that died)"
             self._stop_dead_workers_command(task, wait=False)
+        elif isinstance(error, OSError) and error.filename:  # a log or control file
+            text = str(WriteError(error.filename, error))  # cannot write PATH: reason
         else:
             text = f"the worker failed: {type(error).__name__}: {error}".strip()
         log = self._log_path(task)
