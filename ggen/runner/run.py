@@ -406,8 +406,8 @@ class Session:
             if attempts > 1:
                 text += f" (after {attempts} attempts, every one on a worker that died)"
             self._stop_dead_workers_command(task, wait=False)
-        elif isinstance(error, OSError) and error.filename:  # a log or control file
-            text = str(WriteError(error.filename, error))  # cannot write PATH: reason
+        elif isinstance(error, WriteError):  # its log or control file
+            text = str(error)  # cannot write PATH: reason
         else:
             text = f"the worker failed: {type(error).__name__}: {error}".strip()
         log = self._log_path(task)
