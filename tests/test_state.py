@@ -51,7 +51,7 @@ KEYS = [
 scalars = st.one_of(
     st.none(),
     st.booleans(),
-    st.integers(-(2**63), 2**64),
+    st.integers(-(2**63), 2**64 - 1),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=8),
     st.sampled_from(["ok", "cached", "failed", "hit", "miss", "a:build", "0" * 32]),
@@ -63,6 +63,19 @@ json_values = st.recursive(
         st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=4)), inner, max_size=5),
     ),
     max_leaves=25,
+)
+
+
+# a run summary close to what ggen writes, with any values: `report` reads deep into these
+summaries = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {
+            "run_id": json_values,
+            "tasks": st.lists(st.dictionaries(st.sampled_from(KEYS), json_values)),
+        },
+        optional={k: json_values for k in ("started_ms", "finished_ms", "wall_ms", "totals")},
+    ),
 )
 
 
@@ -87,7 +100,7 @@ def _invoke(root: Path, *args: str) -> None:
     assert "Traceback" not in output and "internal error" not in output, (args, output)
 
 
-@given(root_state=json_values, ws_state=json_values, digests=json_values, summary=json_values)
+@given(root_state=json_values, ws_state=json_values, digests=json_values, summary=summaries)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_any_json_in_state_files_is_read_past(
     root_state: Any, ws_state: Any, digests: Any, summary: Any
