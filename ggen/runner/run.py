@@ -22,9 +22,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from ggen.atomic import write_bytes_atomic
+from ggen.atomic import write_chunks_atomic
 from ggen.cache.keys import Recipe, task_recipe
-from ggen.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TASK_FAILED, InternalError
+from ggen.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TASK_FAILED, InternalError, WriteError
 from ggen.make import ExecutorKind, Make, Phase
 from ggen.names import task_file_stem
 from ggen.runner.console import Console, OutputMode
@@ -148,7 +148,10 @@ class Session:
             grace=options.grace,
             environ=env_inputs_values(make),  # tasks get the values their keys were made from
         )
-        Path(self.exec_options.control_dir).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(self.exec_options.control_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WriteError(self.exec_options.control_dir, exc) from exc
         self.recipes: dict[str, Recipe] = {}
         self.keys: dict[str, str] = {}
         self._index: InputIndex | None = None
@@ -220,7 +223,7 @@ class Session:
         try:
             restored = self.store.restore(manifest, ws_dir, outputs=phase.outputs, memo=self.memo)
             if not self._same_file(log_path, manifest.log_digest):
-                write_bytes_atomic(log_path, self.store.read_log(manifest))
+                write_chunks_atomic(log_path, self.store.log_chunks(manifest))
         except UnsafeEntry as exc:
             self.console.warn(f"{task.id}: cache entry {key} refused ({exc}); running it")
             return None
@@ -342,8 +345,12 @@ class Session:
             if left:
                 self.console.warn(f"stopped {left} command(s) left running by a killed run")
         log = self._log_path(task)
-        with contextlib.suppress(FileNotFoundError):
+        try:
             log.unlink()  # the last run's log, which must not pass for this run's output
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise WriteError(log, exc) from exc
         self.console.started(task.id, log=str(log))
         executor = self._in_process(alone) or self.executor()
         return executor.submit(run_in_worker, task.workspace, task.phase, self.exec_options)
@@ -362,7 +369,7 @@ class Session:
         if result.status is Status.OK and cache is CacheStatus.MISS and self.store and key:
             if self._inputs_changed(task):
                 return result
-            log = (self.root / result.log).read_bytes() if result.log else b""
+            log = self.root / result.log if result.log else b""  # copied in chunks
             manifest = self.store.save(
                 key,
                 workspace=task.workspace,
@@ -456,6 +463,8 @@ class Session:
             if attempts > 1:
                 text += f" (after {attempts} attempts, every one on a worker that died)"
             self._stop_dead_workers_command(task, wait=False)
+        elif isinstance(error, WriteError):  # its log or control file
+            text = str(error)  # cannot write PATH: reason
         else:
             text = f"the worker failed: {type(error).__name__}: {error}".strip()
         log = self._log_path(task)
@@ -629,5 +638,5 @@ def _run_locked(
     )
     write_summary(make, summary, Path(options.summary_path) if options.summary_path else None)
     recipes = {tid: r.to_json() for tid, r in session.recipes.items()}
-    record_state(make, run_id, summary, ordered, recipes)
+    record_state(make, run_id, summary, ordered, recipes, console.warn)
     return RunOutcome(code, summary, ordered)
