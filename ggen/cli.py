@@ -168,7 +168,9 @@ def _guard(fn: Any) -> Any:
         except typer.Exit:
             raise
         except Exception as exc:
-            if os.environ.get("GGEN_DEBUG"):
+            from ggen.settings import resolve_settings
+
+            if resolve_settings(None).debug:
                 raise
             if isinstance(exc, OSError) and exc.filename:
                 # a file ggen needs (the lock, a directory under .ggen) that it cannot use
@@ -276,8 +278,10 @@ def run(
             raise UsageError(
                 f'--executor: unknown executor "{executor}" (loky, inline, dask)'
             ) from None
-    if scheduler is None:
-        scheduler = os.environ.get("GGEN_DASK_SCHEDULER")
+    from ggen.settings import CommandLine, resolve_settings
+
+    # make.toml's [executor] scheduler comes last, where the Dask executor is made
+    scheduler = resolve_settings(None, CommandLine(scheduler=scheduler)).dask_scheduler
     options = RunOptions(
         phases=tuple(phases),
         workspaces=tuple(workspace or ()),
@@ -524,10 +528,9 @@ def _store(cache_dir: str | None) -> Any:
     if make is not None:
         path = resolve_cache_dir(make, cache_dir)
         return Store(path, max_size=make.cache.max_size, warn=_warn)
-    from ggen.cache.store import default_cache_dir
+    from ggen.settings import CommandLine, resolve_settings
 
-    chosen = cache_dir or os.environ.get("GGEN_CACHE_DIR")
-    return Store(Path(chosen) if chosen else default_cache_dir(), warn=_warn)
+    return Store(resolve_settings(None, CommandLine(cache_dir=cache_dir)).cache_dir, warn=_warn)
 
 
 def _warn(message: str) -> None:

@@ -84,12 +84,9 @@ class RunOutcome:
 def resolve_cache_dir(make: Make, cli_dir: str | None) -> Path:
     """--cache-dir, then GGEN_CACHE_DIR, then ``[cache] dir`` (relative to the root), then the
     user cache directory."""
-    chosen = cli_dir or os.environ.get("GGEN_CACHE_DIR") or make.cache.dir
-    if chosen:
-        return Path(make.root, os.path.expanduser(chosen))
-    from ggen.cache.store import default_cache_dir
+    from ggen.settings import CommandLine, resolve_settings
 
-    return default_cache_dir()
+    return resolve_settings(make, CommandLine(cache_dir=cli_dir)).cache_dir
 
 
 def resolve_limits(make: Make, options: RunOptions, plan: Plan) -> Limits:
@@ -530,30 +527,32 @@ def open_store(make: Make, options: RunOptions, warn: Callable[[str], None]) -> 
     """The local store, unless --no-cache."""
     if options.no_cache:
         return None
-    from ggen.cache.signing import signing_key_from_env
     from ggen.cache.store import Store
+    from ggen.settings import CommandLine, resolve_settings
 
+    settings = resolve_settings(make, CommandLine(cache_dir=options.cache_dir))
     return Store(
-        resolve_cache_dir(make, options.cache_dir),
+        settings.cache_dir,
         max_size=make.cache.max_size,
         warn=warn,
-        signing_key=signing_key_from_env(),
+        signing_key=settings.signing_key,
     )
 
 
 def open_remote(make: Make, options: RunOptions, warn: Callable[[str], None]) -> RemoteCache | None:
     """The remote cache: --remote-cache, else GGEN_REMOTE_CACHE, else ``[cache] remote``."""
-    if options.no_cache or not (
-        options.remote_cache is not None or os.environ.get("GGEN_REMOTE_CACHE") or make.cache.remote
-    ):
+    from ggen.settings import CommandLine, resolve_settings
+
+    cli = CommandLine(remote_cache=options.remote_cache, remote_read_only=options.remote_read_only)
+    settings = resolve_settings(make, cli)
+    if options.no_cache or settings.remote_url is None:
         return None
     from ggen.cache.remote import RemoteCache
 
     return RemoteCache.from_env(
-        options.remote_cache,
-        options.remote_read_only or make.cache.remote_read_only,
+        settings.remote_url,
+        settings.remote_read_only,
         warn,
-        config_url=make.cache.remote,
         config_deadline=make.cache.remote_timeout,
     )
 
