@@ -12,13 +12,17 @@ from pathlib import Path
 import orjson
 import pytest
 import xxhash
+from stores import KEY_A, KEY_B, Warnings
+from stores import make_store as _store
+from stores import save as _save
+from stores import workspace as _workspace
+from stores import write as _write
 
 from ggen.cache.digest import DigestMemo
 from ggen.cache.store import (
     CorruptEntry,
     Manifest,
     OutputEntry,
-    ProblemKind,
     RestoreResult,
     Store,
     SymlinkEntry,
@@ -26,39 +30,9 @@ from ggen.cache.store import (
     default_cache_dir,
 )
 
-KEY_A = "a" * 32
-KEY_B = "b" * 32
-KEY_C = "c" * 32
 OLD_NS = 946684800 * 1_000_000_000  # 2000-01-01
 TESTS = Path(__file__).resolve().parent
 DIST = ("dist",)
-
-
-class Warnings(list[str]):
-    """Collects the store's warnings."""
-
-
-def _store(tmp_path: Path, **kwargs: int) -> tuple[Store, Warnings]:
-    warnings = Warnings()
-    return Store(tmp_path / "store", warn=warnings.append, **kwargs), warnings
-
-
-def _write(path: Path, data: bytes, mode: int = 0o644) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    path.chmod(mode)
-    return path
-
-
-def _workspace(tmp_path: Path) -> Path:
-    ws = tmp_path / "ws"
-    _write(ws / "dist/app.js", b"console.log('app')\n")
-    _write(ws / "dist/bin/run", b"#!/bin/sh\necho run\n", 0o755)
-    _write(ws / "dist/empty.txt", b"")
-    os.symlink("app.js", ws / "dist/link.js")
-    os.symlink("../src", ws / "dist/srclink")
-    _write(ws / "src/main.ts", b"main")
-    return ws
 
 
 def _snapshot(root: Path) -> dict[str, tuple[str, int | str]]:
@@ -74,23 +48,6 @@ def _snapshot(root: Path) -> dict[str, tuple[str, int | str]]:
                 data = Path(path).read_bytes()
                 found[rel] = (xxhash.xxh3_128_hexdigest(data), os.stat(path).st_mode & 0o777)
     return found
-
-
-def _save(
-    store: Store, ws: Path, key: str = KEY_A, outputs: tuple[str, ...] = ("dist",)
-) -> Manifest:
-    manifest = store.save(
-        key,
-        workspace="web",
-        phase="build",
-        ws_dir=ws,
-        outputs=outputs,
-        log=b"building...\ndone\n",
-        exit_code=0,
-        duration_ms=1234,
-    )
-    assert manifest is not None
-    return manifest
 
 
 def test_save_and_restore_round_trip(tmp_path: Path) -> None:
@@ -409,87 +366,6 @@ def test_lookup_of_missing_key(tmp_path: Path) -> None:
     assert warnings == []
     with pytest.raises(ValueError):
         store.lookup("../../etc/passwd")
-
-
-def _save_sized(store: Store, tmp_path: Path, key: str, size: int) -> Manifest:
-    ws = tmp_path / f"ws-{key[0]}"
-    _write(ws / "out/blob.bin", key.encode() * (size // 32))
-    return _save(store, ws, key, ("out",))
-
-
-def test_prune_evicts_least_recently_used(tmp_path: Path) -> None:
-    store, _ = _store(tmp_path)
-    a = _save_sized(store, tmp_path, KEY_A, 10_000)
-    b = _save_sized(store, tmp_path, KEY_B, 10_000)
-    _save_sized(store, tmp_path, KEY_C, 10_000)
-    assert store.lookup(KEY_A) is not None  # A is now the most recently used
-    total = store.stats().total_bytes
-    freed = store.prune(total - 5_000)
-    assert store.lookup(KEY_B) is None
-    assert store.lookup(KEY_A) is not None and store.lookup(KEY_C) is not None
-    assert not store.has_blob(b.outputs[0].digest)
-    assert store.has_blob(a.outputs[0].digest)
-    assert freed >= 10_000
-    assert store.stats().total_bytes == total - freed
-    assert store.verify().ok
-
-
-def test_prune_removes_unreferenced_blobs_only(tmp_path: Path) -> None:
-    store, _ = _store(tmp_path)
-    manifest = _save(store, _workspace(tmp_path))
-    orphan = store.put_blob_bytes(b"nobody needs me")
-    assert store.prune() == len(b"nobody needs me")
-    assert not store.has_blob(orphan)
-    assert all(store.has_blob(d) for d in manifest.digests())
-
-
-def test_max_size_is_enforced_after_save(tmp_path: Path) -> None:
-    store, _ = _store(tmp_path, max_size=30_000)
-    keys = [c * 32 for c in "0123456789"]
-    for key in keys:
-        _save_sized(store, tmp_path, key, 8_000)
-        assert store.stats().total_bytes <= 30_000
-    assert store.lookup(keys[-1]) is not None
-    assert store.lookup(keys[0]) is None
-    assert store.verify().ok
-
-
-def test_verify_finds_and_repairs(tmp_path: Path) -> None:
-    store, _ = _store(tmp_path)
-    ws = _workspace(tmp_path)
-    a = _save(store, ws, KEY_A)
-    _write(ws / "other/x.txt", b"x")
-    _save(store, ws, KEY_B, ("other",))
-    assert store.verify().ok
-    store.blob_path(a.outputs[0].digest).write_bytes(b"rotten")
-    store.manifest_path(KEY_C).parent.mkdir(parents=True, exist_ok=True)
-    store.manifest_path(KEY_C).write_bytes(b"{")
-    report = store.verify()
-    kinds = sorted(p.kind.name for p in report.problems)
-    assert kinds == ["BAD_MANIFEST", "CORRUPT_BLOB", "MISSING_BLOB"]
-    assert (report.entries, report.removed) == (3, 0)
-    repaired = store.verify(repair=True)
-    assert repaired.removed == 3
-    after = store.verify()
-    assert after.ok and after.entries == 1
-    assert store.lookup(KEY_B) is not None
-    assert {p.kind for p in repaired.problems} == {
-        ProblemKind.BAD_MANIFEST,
-        ProblemKind.CORRUPT_BLOB,
-        ProblemKind.MISSING_BLOB,
-    }
-
-
-def test_clear_and_stats(tmp_path: Path) -> None:
-    store, _ = _store(tmp_path)
-    _save(store, _workspace(tmp_path))
-    stats = store.stats()
-    assert stats.entries == 1 and stats.blobs == 4 and stats.total_bytes > 0
-    store.clear()
-    assert store.stats().entries == store.stats().blobs == store.stats().total_bytes == 0
-    assert store.lookup(KEY_A) is None
-    _save(store, _workspace(tmp_path / "again"))
-    assert store.stats().entries == 1
 
 
 def test_blob_and_manifest_api_for_remote(tmp_path: Path) -> None:

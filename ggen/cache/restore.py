@@ -24,12 +24,19 @@ import os
 import shutil
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ggen.cache.digest import DigestMemo, hash_file
-from ggen.cache.files import Globs, is_output, is_staging_name, output_globs, scan_outputs
+from ggen.cache.files import (
+    Globs,
+    OutputScan,
+    is_output,
+    is_staging_name,
+    output_globs,
+    scan_outputs,
+)
 from ggen.cache.layout import unlink
 from ggen.cache.manifest import (
     CorruptEntry,
@@ -96,67 +103,110 @@ def restore_entry(
         store.discard(manifest.key, "", report=False)  # the exception tells the caller
         raise
     base = os.path.realpath(ws_dir)
-    globs = output_globs(outputs)
-    staged: list[str] = []  # temp files, listed before they are made: removed on any error
-    doing = base
+    job = _Restoring(store, manifest, base, memo, doing=base)
     try:
-        if not os.path.isdir(base):
-            os.makedirs(base)
-        scan = scan_outputs(base, outputs)
-        for path in [o.path for o in manifest.outputs] + [s.path for s in manifest.symlinks]:
-            doing = os.path.join(base, path)
-            _check_on_disk(base, path, globs, directory=False)
-        for path in manifest.dirs:
-            doing = os.path.join(base, path)
-            _check_on_disk(base, path, globs, directory=True)
-        listed = {o.path for o in manifest.outputs} | {s.path for s in manifest.symlinks}
-        replace: list[tuple[str, str]] = []  # (temp file, destination)
-        chmods: list[tuple[str, int]] = []  # right contents, wrong permissions
-        unchanged = 0
+        if not os.path.isdir(job.base):
+            os.makedirs(job.base)
+        scan = scan_outputs(job.base, outputs)
+        job.check(output_globs(outputs))
         # first every blob is copied out and verified, then everything is put in place
-        for entry in manifest.outputs:
-            dest = doing = os.path.join(base, entry.path)
-            state = _file_state(dest, entry, memo)
+        replace, chmods, unchanged = job.stage()
+        removed = job.remove_unlisted(scan)
+        job.put_in_place(replace, chmods)
+        written, also_unchanged = job.place_links_and_dirs()
+        written += len(replace) + len(chmods)
+        unchanged += also_unchanged
+        if removed or not set(scan.empty_dirs) <= set(manifest.dirs):
+            removed += _remove_empty_dirs(job.at(job.base), outputs, manifest)
+    except OSError as exc:
+        raise _restore_failed(store, manifest.key, exc, job.doing) from None
+    finally:
+        _remove_staged(job.staged)  # gone already unless something failed
+    return RestoreResult(written=written, unchanged=unchanged, removed=removed)
+
+
+@dataclass
+class _Restoring:
+    """One restore under way: the temp files staged so far (removed on any error) and the
+    path being worked on, which an ``OSError`` is reported against."""
+
+    store: Store
+    manifest: Manifest
+    base: str
+    memo: DigestMemo | None
+    staged: list[str] = field(default_factory=list)  # listed before they are made
+    doing: str = ""
+
+    def at(self, rel_or_path: str) -> str:
+        """The absolute path of ``rel_or_path`` under the workspace, now the one worked on."""
+        self.doing = os.path.join(self.base, rel_or_path)
+        return self.doing
+
+    def check(self, globs: Globs) -> None:
+        """Refuse (``UnsafeEntry``) a manifest path that would write through or over
+        something that is not an output; nothing is written yet."""
+        m = self.manifest
+        for path in [o.path for o in m.outputs] + [s.path for s in m.symlinks]:
+            self.at(path)
+            _check_on_disk(self.base, path, globs, directory=False)
+        for path in m.dirs:
+            self.at(path)
+            _check_on_disk(self.base, path, globs, directory=True)
+
+    def stage(self) -> tuple[list[tuple[str, str]], list[tuple[str, int]], int]:
+        """Copy out (verified) every blob whose file differs: the (temp file, destination)
+        pairs, the (destination, mode) of files with the right contents but the wrong
+        permissions, and how many files already match."""
+        replace: list[tuple[str, str]] = []
+        chmods: list[tuple[str, int]] = []
+        unchanged = 0
+        for entry in self.manifest.outputs:
+            dest = self.at(entry.path)
+            state = _file_state(dest, entry, self.memo)
             if state is _FileState.SAME:
                 unchanged += 1
             elif state is _FileState.MODE_ONLY:
                 chmods.append((dest, entry.mode))
             else:
-                stage_dir = _nearest_dir(base, entry.path)
-                replace.append((_stage(store, entry, stage_dir, manifest.key, staged), dest))
+                stage_dir = _nearest_dir(self.base, entry.path)
+                tmp = _stage(self.store, entry, stage_dir, self.manifest.key, self.staged)
+                replace.append((tmp, dest))
+        return replace, chmods, unchanged
+
+    def remove_unlisted(self, scan: OutputScan) -> int:
+        """Remove staging leftovers and outputs the manifest does not list; how many."""
+        m = self.manifest
+        listed = {o.path for o in m.outputs} | {s.path for s in m.symlinks}
         removed = 0
         for rel in (*scan.staged, *(p for p in scan.files + scan.special if p not in listed)):
-            doing = os.path.join(base, rel)
-            removed += _remove(doing)
+            removed += _remove(self.at(rel))
+        return removed
+
+    def put_in_place(self, replace: list[tuple[str, str]], chmods: list[tuple[str, int]]) -> None:
         for dest, mode in chmods:
-            doing = dest
+            self.doing = dest
             os.chmod(dest, mode)
         for tmp, dest in replace:
-            doing = dest
+            self.doing = dest
             _make_dirs(os.path.dirname(dest))
             _replace(tmp, dest)
-        written = len(replace) + len(chmods)
-        for link in manifest.symlinks:
-            doing = os.path.join(base, link.path)
-            if _place_symlink(doing, link.target, staged):
+
+    def place_links_and_dirs(self) -> tuple[int, int]:
+        """Make the symlinks and empty directories: (how many written, how many were there)."""
+        written = unchanged = 0
+        for link in self.manifest.symlinks:
+            if _place_symlink(self.at(link.path), link.target, self.staged):
                 written += 1
             else:
                 unchanged += 1
-        for rel in manifest.dirs:
-            doing = os.path.join(base, rel)
-            if os.path.isdir(doing):
+        for rel in self.manifest.dirs:
+            path = self.at(rel)
+            if os.path.isdir(path):
                 unchanged += 1
             else:
-                _make_dirs(doing)
+                _make_dirs(path)
                 written += 1
-        if removed or not set(scan.empty_dirs) <= set(manifest.dirs):
-            doing = base
-            removed += _remove_empty_dirs(base, outputs, manifest)
-    except OSError as exc:
-        raise _restore_failed(store, manifest.key, exc, doing) from None
-    finally:
-        _remove_staged(staged)  # gone already unless something failed
-    return RestoreResult(written=written, unchanged=unchanged, removed=removed)
+        return written, unchanged
 
 
 def _restore_failed(store: Store, key: str, exc: OSError, doing: str) -> RestoreFailed:
