@@ -1,4 +1,4 @@
-"""What a restore may touch (ggen.cache.store.Store.restore), tested as classes of entries.
+"""What a restore may touch (ggen.cache.restore via Store.restore), tested as classes of entries.
 
 A restore writes and deletes only paths that the task's output globs match, whatever the entry
 names; afterwards what the globs match is exactly the entry; any name the file system allows
