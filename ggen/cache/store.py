@@ -19,7 +19,8 @@ blobs alive.
 
 The parts live in their own modules: restoring an entry into a workspace safely in
 ``ggen.cache.restore``, looking after the whole store (stats, verify, prune, clear) in
-``ggen.cache.maintenance``, the directory layout and file operations in ``ggen.cache.layout``.
+``ggen.cache.maintenance``, writing and reading blobs in ``ggen.cache.blobs``, the directory
+layout and file operations in ``ggen.cache.layout``.
 ``Store`` is the one face over them; its results and errors are re-exported from here.
 
 With a signing key (``ggen.cache.signing``) every manifest is written in its signed envelope
@@ -34,22 +35,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import os
 import stat
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import platformdirs
-import xxhash
 
-from ggen.cache import maintenance
-from ggen.cache.digest import DigestMemo, hash_bytes, hash_fd
+from ggen.cache import blobs, maintenance
+from ggen.cache.digest import DigestMemo, hash_bytes
 from ggen.cache.files import scan_outputs
-from ggen.cache.layout import blob_path, is_regular, manifest_path, touch, unlink
+from ggen.cache.layout import blob_path, is_regular, manifest_path, unlink
 from ggen.cache.maintenance import Problem as Problem
 from ggen.cache.maintenance import ProblemKind as ProblemKind
 from ggen.cache.maintenance import StoreStats as StoreStats
@@ -67,7 +65,6 @@ from ggen.cache.restore import RestoreFailed as RestoreFailed
 from ggen.cache.restore import RestoreResult as RestoreResult
 from ggen.cache.restore import restore_entry
 
-COPY_CHUNK = 1024 * 1024
 AUTO_PRUNE_LOW_WATER = 0.9  # automatic eviction frees down to this share of max_size
 
 
@@ -118,122 +115,21 @@ class Store:
     def put_blob_bytes(self, data: bytes) -> str:
         """Store ``data`` as a blob (no-op if present); its digest."""
         digest = hash_bytes(data)
-        self._put_bytes(digest, data)
+        blobs.put_bytes(self.root, digest, data)
         return digest
 
     def put_blob_file(self, path: Path) -> str:
         """Store a file's contents as a blob (no-op if present); the digest of what was
         stored."""
-        return self._put_file(path)[0]
-
-    def _put_bytes(self, digest: str, data: bytes) -> int:
-        dest = self.blob_path(digest)
-        if touch(dest):
-            return 0
-        tmp = self._tmp_file()
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-            self._install(tmp, dest)
-        finally:
-            unlink(tmp)
-        return len(data)
-
-    def _put_file(self, path: Path) -> tuple[str, int, int]:
-        """(digest, size, bytes added to the store) of a file stored as a blob."""
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        try:
-            digest, size = hash_fd(fd)
-        finally:
-            os.close(fd)
-        if touch(self.blob_path(digest)):
-            return digest, size, 0
-        tmp = self._tmp_file()
-        try:
-            hasher = xxhash.xxh3_128()
-            size = 0
-            with open(path, "rb") as src, open(tmp, "wb") as out:
-                while chunk := src.read(COPY_CHUNK):
-                    hasher.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-            digest = hasher.hexdigest()  # the file may have changed since it was hashed
-            self._install(tmp, self.blob_path(digest))
-        finally:
-            unlink(tmp)
-        return digest, size, size
-
-    def _put_log_file(self, path: Path) -> tuple[str, int, int]:
-        """(digest, bytes added, size) of a log file stored as a blob in one pass: copied while
-        hashed, never mapped or held whole, since a log may be far larger than a run should
-        take in memory (and is rarely in the store already)."""
-        tmp = self._tmp_file()
-        try:
-            hasher = xxhash.xxh3_128()
-            size = 0
-            with open(path, "rb") as src, open(tmp, "wb") as out:
-                while chunk := src.read(COPY_CHUNK):
-                    hasher.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-            digest = hasher.hexdigest()
-            if touch(self.blob_path(digest)):
-                return digest, 0, size
-            self._install(tmp, self.blob_path(digest))
-        finally:
-            unlink(tmp)
-        return digest, size, size
-
-    def _open_blob(self, digest: str) -> Iterator[bytes]:
-        """The blob's contents in chunks, checked against its digest at the end
-        (``CorruptEntry`` when missing or wrong)."""
-        path = self.blob_path(digest)
-        # not following links, and not blocking on a fifo: only a regular file is a blob
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-        try:
-            fd = os.open(path, flags)
-        except FileNotFoundError:
-            raise CorruptEntry(f"blob {digest} is missing") from None
-        except OSError as exc:
-            if exc.errno != errno.ELOOP:  # the store's fault, not the workspace's
-                raise CorruptEntry(f"blob {digest} cannot be read ({exc.strerror})") from None
-            unlink(path)
-            raise CorruptEntry(f"blob {digest} is a symlink (removed)") from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            unlink(path)
-            raise CorruptEntry(f"blob {digest} is not a regular file")
-        hasher = xxhash.xxh3_128()
-        with open(fd, "rb") as f:
-            while chunk := f.read(COPY_CHUNK):
-                hasher.update(chunk)
-                yield chunk
-        if hasher.hexdigest() != digest:
-            unlink(path)
-            raise CorruptEntry(f"blob {digest} is corrupt (removed)")
+        return blobs.put_file(self.root, path)[0]
 
     def blob_chunks(self, digest: str, sha256: str | None) -> Iterator[bytes]:
-        """The blob's contents in chunks (``_open_blob``); with a signing key, also checked
-        against the SHA-256 its signed manifest gives (xxh3 is not collision-resistant): a blob
-        that differs is removed and ``CorruptEntry`` raised once it has been read."""
+        """The blob's contents in chunks, checked against its digest at the end; with a
+        signing key, also against the SHA-256 its signed manifest gives (``ggen.cache.blobs``).
+        ``CorruptEntry`` when missing or wrong (a wrong blob is removed)."""
         if self._signing_key is None:
-            return self._open_blob(digest)
-        return self._sha256_checked(digest, sha256)
-
-    def _sha256_checked(self, digest: str, sha256: str | None) -> Iterator[bytes]:
-        if sha256 is None:
-            raise CorruptEntry(f"blob {digest} has no SHA-256 in its signed manifest")
-        import hashlib
-
-        hasher = hashlib.sha256()
-        for chunk in self._open_blob(digest):
-            hasher.update(chunk)
-            yield chunk
-        if hasher.hexdigest() != sha256:
-            unlink(self.blob_path(digest))
-            raise CorruptEntry(
-                f"blob {digest} does not match the SHA-256 its signed manifest gives (removed)"
-            )
+            return blobs.open_blob(self.root, digest)
+        return blobs.sha256_checked(self.root, digest, sha256)
 
     # ---- manifests -------------------------------------------------------------------------
 
@@ -271,13 +167,13 @@ class Store:
             from ggen.cache.signing import seal_manifest
 
             data = seal_manifest(self._signing_key, key, data)
-        tmp = self._tmp_file()
+        tmp = blobs.tmp_file(self.root)
         try:
             with open(tmp, "wb") as f:
                 f.write(data)
             now = time.time_ns()  # explicit, fine-grained recency (file times tick coarsely)
             os.utime(tmp, ns=(now, now))
-            self._install(tmp, self.manifest_path(key))
+            blobs.install(tmp, self.manifest_path(key))
         finally:
             unlink(tmp)
 
@@ -388,14 +284,14 @@ class Store:
             if stat.S_ISLNK(st.st_mode):
                 links.append(SymlinkEntry(rel, _relative_target(base, rel, os.readlink(path))))
                 continue
-            digest, size, new_bytes = self._put_file(path)
+            digest, size, new_bytes = blobs.put_file(self.root, path)
             files.append(OutputEntry(rel, digest, size, stat.S_IMODE(st.st_mode) & 0o777))
             added += new_bytes
         if isinstance(log, bytes):
             log_digest, log_size = hash_bytes(log), len(log)
-            added += self._put_bytes(log_digest, log)
+            added += blobs.put_bytes(self.root, log_digest, log)
         else:
-            log_digest, new_bytes, log_size = self._put_log_file(log)
+            log_digest, new_bytes, log_size = blobs.put_log_file(self.root, log)
             added += new_bytes
         manifest = Manifest(
             key=key,
@@ -483,27 +379,6 @@ class Store:
         """Remove every entry, blob and temp file."""
         maintenance.clear(self.root)
         self._size_estimate = 0
-
-    # ---- helpers ---------------------------------------------------------------------------
-
-    def _tmp_file(self) -> str:
-        tmp_dir = self.root / "tmp"
-        try:
-            fd, path = tempfile.mkstemp(dir=tmp_dir)
-        except FileNotFoundError:
-            tmp_dir.mkdir(parents=True, exist_ok=True)
-            fd, path = tempfile.mkstemp(dir=tmp_dir)
-        os.close(fd)
-        os.chmod(path, 0o644)
-        return path
-
-    def _install(self, tmp: str, dest: Path) -> None:
-        """Rename a finished temp file into place (creating the fan-out directory)."""
-        try:
-            os.replace(tmp, dest)
-        except FileNotFoundError:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, dest)
 
 
 def _with_sha256(manifest: Manifest, base: Path, log: bytes | Path) -> Manifest:
