@@ -519,18 +519,15 @@ CacheDirOpt = Annotated[str | None, typer.Option("--cache-dir", help="The cache 
 
 def _store(cache_dir: str | None) -> Any:
     from ggen.cache.store import Store
-    from ggen.runner.run import resolve_cache_dir
+    from ggen.settings import CommandLine, resolve_settings
 
     try:
         make: Make | None = _load()
     except GgenError:
         make = None
-    if make is not None:
-        path = resolve_cache_dir(make, cache_dir)
-        return Store(path, max_size=make.cache.max_size, warn=_warn)
-    from ggen.settings import CommandLine, resolve_settings
-
-    return Store(resolve_settings(None, CommandLine(cache_dir=cache_dir)).cache_dir, warn=_warn)
+    settings = resolve_settings(make, CommandLine(cache_dir=cache_dir))
+    max_size = make.cache.max_size if make is not None else None
+    return Store(settings.cache_dir, max_size=max_size, warn=_warn)
 
 
 def _warn(message: str) -> None:
