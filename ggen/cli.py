@@ -472,6 +472,36 @@ def report(
     print(f"report written to {out}")
 
 
+@app.command()
+@_guard
+def init(
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing make.toml.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the make.toml instead of writing it.")
+    ] = False,
+) -> None:
+    """Write a make.toml for this repository: its workspaces from the package manager's
+    manifests, its phases from turbo.json, else from the package scripts most workspaces share."""
+    from ggen.atomic import write_text_atomic
+    from ggen.init import gather, make_plan, render, report
+    from ggen.make import MAKE_FILE
+    from ggen.make_loader import load_make_text
+
+    target = Path(MAKE_FILE)
+    if target.exists() and not (force or dry_run):
+        raise UsageError(f"{MAKE_FILE} already exists here: use --force to replace it")
+    facts = gather(".")
+    plan = make_plan(facts)
+    text = render(plan)
+    load_make_text(".", text)  # never write a file that ggen itself would refuse
+    if dry_run:
+        sys.stdout.write(text)
+    else:
+        write_text_atomic(target, text)
+    written = "(dry run: nothing written)" if dry_run else f"wrote {MAKE_FILE}"
+    (sys.stderr if dry_run else sys.stdout).write(report(plan, len(facts.workspaces), written))
+
+
 # cache --------------------------------------------------------------------------------------
 CacheDirOpt = Annotated[str | None, typer.Option("--cache-dir", help="The cache directory.")]
 

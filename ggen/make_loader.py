@@ -216,6 +216,20 @@ def load_make(start: str | os.PathLike[str]) -> Make:
         raise
 
 
+def load_make_text(root: str | os.PathLike[str], text: str) -> Make:
+    """Validate ``text`` as the make.toml of the directory ``root`` without writing it, as
+    ``load_make`` would read it there (``ggen init`` checks what it generates)."""
+    import tomli
+
+    root_given = os.fspath(root)
+    display = os.path.normpath(os.path.join(root_given, MAKE_FILE))
+    try:
+        doc = tomli.loads(text)
+    except tomli.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=display) from None
+    return _Loader(root_given, os.path.realpath(root_given), display).load(doc)
+
+
 def _add_line(err: ConfigError) -> None:
     """Give an error about a key (not about syntax) the line that writes that key."""
     if err.line is not None or not err.key or not err.file:
