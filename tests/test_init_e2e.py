@@ -117,10 +117,8 @@ def test_ggen_init_then_run_gives_the_outputs_of_turbo_run(tmp_path: Path) -> No
 
     r = ggen("init", cwd=ours)
     assert r.returncode == 0, r.stderr
-    assert (
-        "workspace sources: npm\nworkspaces: 4\nphases (from turbo.json): build, test, dev\n"
-        in (r.stdout)
-    )
+    found = "workspace sources: npm\nworkspaces: 4\nphases (from turbo.json): build, test, dev\n"
+    assert found in r.stdout
     assert "turbo.json: tasks.build.outputLogs" in r.stdout
     assert "turbo.json: ui" in r.stdout
     text = (ours / "make.toml").read_text()
