@@ -483,22 +483,27 @@ def init(
     """Write a make.toml for this repository: its workspaces from the package manager's
     manifests, its phases from turbo.json, else from the package scripts most workspaces share."""
     from ggen.atomic import write_text_atomic
-    from ggen.init import gather, make_plan, render, report
+    from ggen.init import gather, make_plan, render_files, report
     from ggen.make import MAKE_FILE
     from ggen.make_loader import load_make_text
 
-    target = Path(MAKE_FILE)
-    if target.exists() and not (force or dry_run):
+    if Path(MAKE_FILE).exists() and not (force or dry_run):
         raise UsageError(f"{MAKE_FILE} already exists here: use --force to replace it")
     facts = gather(".")
     plan = make_plan(facts)
-    text = render(plan)
-    load_make_text(".", text)  # never write a file that ggen itself would refuse
+    files = render_files(plan)
+    existing = [f for f in files if Path(f).exists()]
+    if existing and not (force or dry_run):
+        raise UsageError(f"{', '.join(existing)} already exist: use --force to replace them")
+    own = {f.removesuffix(f"/{MAKE_FILE}"): t for f, t in files.items() if f != MAKE_FILE}
+    load_make_text(".", files[MAKE_FILE], own)  # never write what ggen itself would refuse
     if dry_run:
-        sys.stdout.write(text)
+        for file, text in files.items():
+            sys.stdout.write(f"# --- {file}\n{text}" if len(files) > 1 else text)
     else:
-        write_text_atomic(target, text)
-    written = "(dry run: nothing written)" if dry_run else f"wrote {MAKE_FILE}"
+        for file, text in reversed(files.items()):  # the root's last: it makes the project
+            write_text_atomic(Path(file), text)
+    written = "(dry run: nothing written)" if dry_run else f"wrote {', '.join(files)}"
     (sys.stderr if dry_run else sys.stdout).write(report(plan, len(facts.workspaces), written))
 
 

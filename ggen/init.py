@@ -44,10 +44,12 @@ from typing import Any
 
 from ggen.discover import Found, Source, discover, sources_present
 from ggen.errors import ConfigError
+from ggen.make import MAKE_FILE
 
 TURBO_FILES = ("turbo.json", "turbo.jsonc")
 TURBO_DEFAULT = "$TURBO_DEFAULT$"
 TURBO_ROOT = "$TURBO_ROOT$/"
+TURBO_EXTENDS = "$TURBO_EXTENDS$"
 ROOT_TASK = "//#"
 
 # npm runs these itself around install, publish and version, or ggen runs them around their
@@ -144,7 +146,8 @@ class Facts:
     workspaces: tuple[Found, ...]
     turbo_file: str | None  # "turbo.json" when there is one
     turbo: Mapping[str, Any] | None
-    package_turbo: tuple[str, ...] = ()  # package-level turbo.json files, root-relative
+    # package-level turbo.json files: (workspace directory, file name, parsed document)
+    package_turbo: tuple[tuple[str, str, Mapping[str, Any]], ...] = ()
     scripts: tuple[tuple[str, ...], ...] = ()  # script names of each workspace (or the root)
 
 
@@ -158,6 +161,8 @@ class Plan:
     phases: tuple[PhaseSpec, ...]
     project_inputs: tuple[str, ...] = ()
     unmapped: tuple[Unmapped, ...] = field(default_factory=tuple)
+    # the phases of workspaces' own make.toml: (workspace directory, turbo file, phases)
+    workspace_phases: tuple[tuple[str, str, tuple[PhaseSpec, ...]], ...] = ()
 
 
 # -- reading the repository -------------------------------------------------------------------
@@ -172,13 +177,11 @@ def gather(root: str) -> Facts:
     found = discover(root, sources) if sources else ()
     turbo_file = next((f for f in TURBO_FILES if os.path.isfile(os.path.join(root, f))), None)
     turbo = _read_turbo(root, turbo_file) if turbo_file else None
-    package_turbo = tuple(
-        f"{w.path}/{f}"
-        for w in found
-        if w.path != "."
-        for f in TURBO_FILES
-        if os.path.isfile(os.path.join(root, w.path, f))
-    )
+    package_turbo = []
+    for w in found:
+        here = [f for f in TURBO_FILES if os.path.isfile(os.path.join(root, w.path, f))]
+        if w.path != "." and here:
+            package_turbo.append((w.path, here[0], _read_turbo(root, f"{w.path}/{here[0]}")))
     paths = [w.path for w in found] or ["."]
     scripts = tuple(_script_names(root, p) for p in paths)
     return Facts(
@@ -187,7 +190,7 @@ def gather(root: str) -> Facts:
         workspaces=found,
         turbo_file=turbo_file,
         turbo=turbo,
-        package_turbo=package_turbo,
+        package_turbo=tuple(package_turbo),
         scripts=tuple(s for s in scripts if s is not None),
     )
 
@@ -289,7 +292,7 @@ def strip_jsonc(text: str) -> str:
 
 
 def plan_from_turbo(
-    doc: Mapping[str, Any], file: str = "turbo.json", package_turbo: Sequence[str] = ()
+    doc: Mapping[str, Any], file: str = "turbo.json"
 ) -> tuple[tuple[PhaseSpec, ...], tuple[str, ...], tuple[Unmapped, ...]]:
     """The phases, ``[project] inputs`` and unmapped items that a parsed turbo.json gives."""
     unmapped: list[Unmapped] = []
@@ -338,9 +341,71 @@ def plan_from_turbo(
         if not isinstance(task, dict):
             raise ConfigError(f"{where}: expected an object", file=file)
         phases.append(_phase(task_name, key, task, where, known, global_env, skip))
-    for rel in package_turbo:
-        skip(rel, "no equivalent yet: write its tasks as [lifecycle.X] in that package's make.toml")
     return tuple(phases), project_inputs, tuple(unmapped)
+
+
+def package_phases(
+    root_doc: Mapping[str, Any], doc: Mapping[str, Any], file: str
+) -> tuple[tuple[PhaseSpec, ...], tuple[Unmapped, ...]]:
+    """The phases of a package-level turbo.json (``extends: ["//"]``), for that workspace's
+    make.toml, whose ``[lifecycle.X]`` replace the root's for the workspace.
+
+    As turbo does, each task's keys override the root task's of the same name, and an array
+    holding ``$TURBO_EXTENDS$`` adds to the root's array instead of replacing it; so each
+    phase is written whole.
+    """
+    unmapped: list[Unmapped] = []
+
+    def skip(where: str, why: str) -> None:
+        unmapped.append(Unmapped(f"{file}: {where}", why))
+
+    root_key = "tasks" if "tasks" in root_doc or "pipeline" not in root_doc else "pipeline"
+    root_tasks = root_doc.get(root_key)
+    root_tasks = root_tasks if isinstance(root_tasks, dict) else {}
+    key = "tasks" if "tasks" in doc or "pipeline" not in doc else "pipeline"
+    tasks = doc.get(key) or {}
+    if not isinstance(tasks, dict):
+        raise ConfigError(f"{key}: expected an object of task names", file=file)
+    for k in doc:
+        if k == "extends":
+            if doc[k] != ["//"]:
+                skip(k, 'no equivalent: only extends: ["//"] (the root turbo.json) is read')
+        elif k != key and k != "$schema":
+            skip(k, _TOP_UNMAPPED.get(k, "not a package turbo.json key ggen knows"))
+    all_tasks = {t: t for t in root_tasks if "#" not in t}
+    all_tasks.update({t: t for t in tasks if "#" not in t})
+    known = _phase_names(all_tasks, lambda t, why: None)  # the root's listing says it already
+    global_env = [n for n in _str_list(root_doc.get("globalEnv")) if _ENV_NAME.fullmatch(n)]
+    phases = []
+    for name, task in tasks.items():
+        where = f"{key}.{name}"
+        if "#" in name:
+            skip(where, "no equivalent: a package turbo.json names its own tasks only")
+            continue
+        if not isinstance(task, dict):
+            raise ConfigError(f"{where}: expected an object", file=file)
+        if name not in known:
+            continue
+        base = root_tasks.get(name)
+        merged = _extend(base if isinstance(base, dict) else {}, task)
+        phases.append(_phase(name, name, merged, where, known, global_env, skip))
+    return tuple(phases), tuple(unmapped)
+
+
+def _extend(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` over ``base``, turbo's way: ``$TURBO_EXTENDS$`` in an array keeps the base's
+    entries (first) and adds the others."""
+    merged = dict(base)
+    for k, v in override.items():
+        if isinstance(v, list) and TURBO_EXTENDS in v:
+            old = base.get(k)
+            merged[k] = [
+                *(old if isinstance(old, list) else []),
+                *(x for x in v if x != TURBO_EXTENDS),
+            ]
+        else:
+            merged[k] = v
+    return merged
 
 
 def phase_name(task: str) -> str:
@@ -361,7 +426,7 @@ def _phase_names(tasks: Iterable[str], skip: Callable[[str, str], None]) -> dict
     out: dict[str, str] = {}
     for t in tasks:
         name = phase_name(t)
-        if not name:
+        if not name.strip():  # nor is a blank script name a script ggen runs
             skip(t, "no equivalent: not a valid phase name")
         elif taken.setdefault(name, t) != t:
             skip(t, f'no equivalent: its phase name "{name}" is taken by "{taken[name]}"')
@@ -506,17 +571,21 @@ def _is_hook(name: str, names: set[str]) -> bool:
 
 def make_plan(facts: Facts) -> Plan:
     """The make.toml that ``facts`` call for: phases from turbo.json, else from scripts."""
+    own: list[tuple[str, str, tuple[PhaseSpec, ...]]] = []
     if facts.turbo is not None:
-        phases, inputs, unmapped = plan_from_turbo(
-            facts.turbo, facts.turbo_file or TURBO_FILES[0], facts.package_turbo
-        )
+        phases, inputs, unmapped = plan_from_turbo(facts.turbo, facts.turbo_file or TURBO_FILES[0])
+        for rel, name, doc in facts.package_turbo:
+            ws_phases, ws_unmapped = package_phases(facts.turbo, doc, f"{rel}/{name}")
+            unmapped += ws_unmapped
+            if ws_phases:
+                own.append((rel, f"{rel}/{name}", ws_phases))
         origin = PhaseOrigin.TURBO
     else:
         linked = any(w.depends_on for w in facts.workspaces)
         phases, unmapped = script_phases(facts.scripts, linked)
         inputs = ()
         origin = PhaseOrigin.SCRIPTS if phases else PhaseOrigin.NONE
-    return Plan(facts.name, facts.sources, origin, phases, inputs, unmapped)
+    return Plan(facts.name, facts.sources, origin, phases, inputs, unmapped, tuple(own))
 
 
 def render(plan: Plan) -> str:
@@ -531,7 +600,28 @@ def render(plan: Plan) -> str:
         lines.append(f'workspaces = "auto"  # found: {found}')
     if plan.project_inputs:
         lines.append(f"inputs = {_toml_list(plan.project_inputs)}")
-    for p in plan.phases:
+    lines += _phase_lines(plan.phases)
+    return "\n".join(lines) + "\n"
+
+
+def render_files(plan: Plan) -> dict[str, str]:
+    """Every file ``plan`` writes (path relative to the root -> text): the root make.toml, then
+    the make.toml of each workspace that has a package-level turbo.json."""
+    files = {MAKE_FILE: render(plan)}
+    for rel, source, phases in plan.workspace_phases:
+        files[f"{rel}/{MAKE_FILE}"] = render_workspace(phases, source)
+    return files
+
+
+def render_workspace(phases: Sequence[PhaseSpec], turbo_file: str) -> str:
+    """The TOML text of a workspace's own make.toml (its phases replace the root's there)."""
+    lines = [f"# Written by `ggen init` from {turbo_file}: these phases replace the root's here."]
+    return "\n".join(lines + _phase_lines(phases)) + "\n"
+
+
+def _phase_lines(phases: Sequence[PhaseSpec]) -> list[str]:
+    lines: list[str] = []
+    for p in phases:
         lines += ["", f"[lifecycle.{_toml_key(p.name)}]", f"script = {_toml_str(p.script)}"]
         if p.workspaces is not None:
             lines.append(f"workspaces = {_toml_list(p.workspaces)}")
@@ -547,7 +637,7 @@ def render(plan: Plan) -> str:
             lines.append("cache = false")
         if p.watch:
             lines.append("watch = true")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def report(plan: Plan, workspaces: int, file: str) -> str:

@@ -18,9 +18,12 @@ from ggen.init import (
     PhaseOrigin,
     PhaseSpec,
     Plan,
+    gather,
     make_plan,
+    package_phases,
     plan_from_turbo,
     render,
+    render_files,
     script_phases,
     strip_jsonc,
 )
@@ -179,9 +182,64 @@ def test_root_task_runs_on_the_root_only_unless_a_package_task_has_its_name() ->
     assert _unmapped(doc) == ["turbo.json: tasks.//#build"]
 
 
-def test_package_turbo_json_files_are_listed() -> None:
-    listed = _unmapped({"tasks": {"build": {}}}, package_turbo=("apps/web/turbo.json",))
-    assert listed == ["turbo.json: apps/web/turbo.json"]
+def test_package_turbo_json_overrides_the_root_task_key_by_key() -> None:
+    root = {
+        "globalEnv": ["CI"],
+        "tasks": {
+            "build": {"dependsOn": ["^build"], "outputs": ["dist/**"], "env": ["A"]},
+            "test:unit": {},
+        },
+    }
+    doc = {
+        "extends": ["//"],
+        "tags": ["web"],
+        "tasks": {
+            "build": {"outputs": ["$TURBO_EXTENDS$", ".next/**"], "env": ["B"]},
+            "test:unit": {"dependsOn": ["build"]},
+            "web#build": {},
+        },
+    }
+    phases, unmapped = package_phases(root, doc, "apps/web/turbo.json")
+    build, test = phases
+    assert build == PhaseSpec(
+        "build",
+        "build",
+        depends_on=("^build",),
+        outputs=("dist/**", ".next/**"),
+        env_inputs=("CI", "B"),
+    )
+    assert test == PhaseSpec("test-unit", "test:unit", depends_on=("build",), env_inputs=("CI",))
+    assert [u.where for u in unmapped] == [
+        "apps/web/turbo.json: tags",
+        "apps/web/turbo.json: tasks.web#build",
+    ]
+
+
+def test_package_turbo_json_without_extends_root_is_listed() -> None:
+    _, unmapped = package_phases({"tasks": {}}, {"extends": ["x"], "tasks": {}}, "a/turbo.json")
+    assert [u.where for u in unmapped] == ["a/turbo.json: extends"]
+
+
+def test_package_turbo_json_becomes_the_workspace_make_toml(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "package.json": '{"name": "r", "workspaces": ["apps/*"]}',
+            "turbo.json": '{"tasks": {"build": {"outputs": ["dist/**"]}, "lint": {}}}',
+            "apps/web/package.json": '{"name": "web"}',
+            "apps/web/turbo.json": '{"extends": ["//"], "tasks": {"build": {"cache": false}}}',
+            "apps/api/package.json": '{"name": "api"}',
+        },
+    )
+    plan = make_plan(gather(str(tmp_path)))
+    files = render_files(plan)
+    assert list(files) == ["make.toml", "apps/web/make.toml"]
+    own = {"apps/web": files["apps/web/make.toml"]}
+    make = load_make_text(tmp_path, files["make.toml"], own)
+    web = next(w for w in make.workspaces if w.name == "web")
+    assert [(p.name, p.outputs, p.cache) for p in web.phases] == [("build", ("dist/**",), False)]
+    api = next(w for w in make.workspaces if w.name == "api")
+    assert api.phases == ()
 
 
 def test_tasks_that_is_not_an_object_is_an_error() -> None:
@@ -340,6 +398,25 @@ def test_init_never_overwrites_without_force(tmp_path: Path) -> None:
     r = ggen("init", "--force", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "make.toml").read_text().startswith("# Written by `ggen init`")
+
+
+def test_init_never_overwrites_a_workspace_make_toml_without_force(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            **REPO,
+            "packages/b/turbo.json": '{"extends": ["//"], "tasks": {"build": {"cache": false}}}',
+            "packages/b/make.toml": "# mine\n",
+        },
+    )
+    r = ggen("init", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "packages/b/make.toml already exist: use --force" in r.stderr
+    assert not (tmp_path / "make.toml").exists()
+    r = ggen("init", "--force", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "wrote make.toml, packages/b/make.toml" in r.stdout
+    assert "cache = false" in (tmp_path / "packages/b/make.toml").read_text()
 
 
 def test_dry_run_prints_and_writes_nothing(tmp_path: Path) -> None:

@@ -30,6 +30,10 @@ for (const dep of deps) {
 }
 fs.mkdirSync("dist", { recursive: true });
 fs.writeFileSync("dist/out.txt", lines.join("\\n") + "\\n");
+if (fs.existsSync("turbo.json")) {  // the package whose turbo.json adds an output
+  fs.mkdirSync("extra", { recursive: true });
+  fs.writeFileSync("extra/info.txt", "extra of " + pkg.name + "\\n");
+}
 """
 TEST = """
 const fs = require("fs");
@@ -83,7 +87,7 @@ def make_repo(root: Path) -> None:
         ),
         "shared.txt": "shared\n",
         "turbo.json": json.dumps(TURBO_JSON, indent=2),
-        ".gitignore": "node_modules\n.turbo\n.ggen\n.ggen-test-cache\ndist\nreports\n",
+        ".gitignore": "node_modules\n.turbo\n.ggen\n.ggen-test-cache\ndist\nreports\nextra\n",
     }
     for name, deps in PACKAGES.items():
         pkg = {
@@ -96,6 +100,9 @@ def make_repo(root: Path) -> None:
         files[f"packages/{name}/build.js"] = BUILD
         files[f"packages/{name}/test.js"] = TEST
         files[f"packages/{name}/src/index.txt"] = f"{name} source\n"
+    files["packages/app/turbo.json"] = json.dumps(
+        {"extends": ["//"], "tasks": {"build": {"outputs": ["$TURBO_EXTENDS$", "extra/**"]}}}
+    )
     write_tree(root, files)
     subprocess.run(["git", "init", "-q", str(root)], check=True)
 
@@ -105,7 +112,7 @@ def outputs(root: Path) -> dict[str, str]:
     return {
         str(p.relative_to(root)): p.read_text()
         for p in sorted(root.glob("packages/*/*/**/*"))
-        if p.is_file() and p.parent.name in ("dist", "reports")
+        if p.is_file() and p.parent.name in ("dist", "reports", "extra")
     }
 
 
@@ -124,6 +131,8 @@ def test_ggen_init_then_run_gives_the_outputs_of_turbo_run(tmp_path: Path) -> No
     text = (ours / "make.toml").read_text()
     assert "#   turbo.json: tasks.build.outputLogs: no equivalent" in text
     assert 'inputs = ["shared.txt"]' in text
+    own = (ours / "packages/app/make.toml").read_text()
+    assert 'outputs = ["dist/**", "extra/**"]' in own
 
     env = {**os.environ, **TURBO_ENV}
     proc = subprocess.run(
@@ -137,7 +146,8 @@ def test_ggen_init_then_run_gives_the_outputs_of_turbo_run(tmp_path: Path) -> No
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     expected = outputs(theirs)
-    assert len(expected) == 2 * len(PACKAGES), expected
+    assert len(expected) == 2 * len(PACKAGES) + 1, expected
+    assert expected["packages/app/extra/info.txt"] == "extra of @demo/app\n"
     assert "@demo/app app source\n  uses @demo/lib" in expected["packages/app/dist/out.txt"]
 
     r = ggen("run", "build", "test", cwd=ours)
@@ -145,7 +155,7 @@ def test_ggen_init_then_run_gives_the_outputs_of_turbo_run(tmp_path: Path) -> No
     assert outputs(ours) == expected
 
     # and a cache hit restores the same files
-    for d in ours.glob("packages/*/dist"):
+    for d in [*ours.glob("packages/*/dist"), ours / "packages/app/extra"]:
         shutil.rmtree(d)
     r = ggen("run", "build", "test", cwd=ours)
     assert r.returncode == 0, r.stdout + r.stderr
