@@ -21,12 +21,16 @@ From ``turbo.json`` (turbo 2 ``tasks``, turbo 1 ``pipeline``), each task ``NAME`
 - ``cache: false`` becomes ``cache = false``, ``persistent: true`` becomes ``watch = true``;
 - the top-level ``globalDependencies`` become ``[project] inputs``;
 - ``//#task`` (a task of the root package only) becomes a phase with ``workspaces = ["."]``
-  unless a task of the same name exists for every package.
+  unless a task of the same name exists for every package;
+- a task name holding ``:`` (``test:unit``) becomes the phase ``test-unit`` running that
+  script, as phase names cannot hold ``:``;
+- a package-level turbo.json (``extends: ["//"]``) becomes that workspace's own make.toml
+  (``package_phases``).
 
 What has no equivalent (``outputLogs``, ``interactive``, ``passThroughEnv``, ``ui``,
-``pkg#task``, package-level turbo.json files, ...) is returned as ``Unmapped`` entries: printed
-by the command and written as comments at the top of the file, never dropped silently.
-``$schema`` only points editors at turbo's schema and is left out.
+``pkg#task``, ...) is returned as ``Unmapped`` entries: printed by the command and written as
+comments at the top of the file, never dropped silently. ``$schema`` only points editors at
+turbo's schema and is left out.
 
 Without turbo.json, the phases are the package scripts that at least half of the workspaces
 have (``script_phases`` documents the heuristic).
@@ -592,7 +596,7 @@ def render(plan: Plan) -> str:
     """The TOML text of ``plan``: what was not carried over as comments at the top."""
     lines = [f"# Written by `ggen init` from {_from(plan)}."]
     if plan.unmapped:
-        lines.append("# Not carried over (no make.toml equivalent):")
+        lines.append("# Not carried over as written:")
         lines += [f"#   {_comment(u.where)}: {_comment(u.why)}" for u in plan.unmapped]
     lines += ["", "[project]", f"name = {_toml_str(plan.name)}"]
     if plan.sources:
@@ -652,7 +656,7 @@ def report(plan: Plan, workspaces: int, file: str) -> str:
     if plan.project_inputs:
         lines.append(f"project inputs: {', '.join(plan.project_inputs)}")
     if plan.unmapped:
-        lines.append(f"not carried over ({len(plan.unmapped)}):")
+        lines.append(f"not carried over as written ({len(plan.unmapped)}):")
         lines += [f"  {u.where}: {u.why}" for u in plan.unmapped]
     lines.append(file)
     return "\n".join(lines) + "\n"
