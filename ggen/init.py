@@ -115,7 +115,7 @@ class PhaseOrigin(enum.Enum):
 
     TURBO = "turbo.json"
     SCRIPTS = "package scripts"
-    NONE = "nothing"
+    NONE = "no turbo.json and no shared package scripts"
 
 
 @dataclass(frozen=True)
@@ -448,7 +448,7 @@ def _phase(
     where: str,
     known: Mapping[str, str],
     global_env: Sequence[str],
-    skip: Any,
+    skip: Callable[[str, str], None],
 ) -> PhaseSpec:
     depends: list[str] = []
     env = list(global_env)
@@ -595,6 +595,8 @@ def make_plan(facts: Facts) -> Plan:
 def render(plan: Plan) -> str:
     """The TOML text of ``plan``: what was not carried over as comments at the top."""
     lines = [f"# Written by `ggen init` from {_from(plan)}."]
+    if plan.origin is PhaseOrigin.NONE:
+        lines = [f"# Written by `ggen init`: {_from(plan)}; add [lifecycle.NAME] phases."]
     if plan.unmapped:
         lines.append("# Not carried over as written:")
         lines += [f"#   {_comment(u.where)}: {_comment(u.why)}" for u in plan.unmapped]
@@ -651,7 +653,9 @@ def report(plan: Plan, workspaces: int, file: str) -> str:
     lines = [
         f"workspace sources: {sources}",
         f"workspaces: {workspaces}",
-        f"phases (from {_from(plan)}): {phases}",
+        f"phases: none ({_from(plan)})"
+        if plan.origin is PhaseOrigin.NONE
+        else f"phases (from {_from(plan)}): {phases}",
     ]
     if plan.project_inputs:
         lines.append(f"project inputs: {', '.join(plan.project_inputs)}")

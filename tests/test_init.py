@@ -447,6 +447,22 @@ def test_single_package_without_workspaces(tmp_path: Path) -> None:
     assert ggen("run", "build", cwd=tmp_path).returncode == 0
 
 
+def test_a_cargo_workspace_gets_its_workspaces_and_no_phases(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "Cargo.toml": '[workspace]\nmembers = ["crates/*"]\n',
+            "crates/a/Cargo.toml": '[package]\nname = "a"\nversion = "0.1.0"\n',
+            "crates/a/src/lib.rs": "",
+        },
+    )
+    r = ggen("init", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "workspace sources: cargo\nworkspaces: 1\nphases: none (no turbo.json" in r.stdout
+    listed = ggen("list", cwd=tmp_path)
+    assert "a  crates/a  from Cargo.toml" in listed.stdout
+
+
 def test_bad_turbo_json_is_a_clear_error(tmp_path: Path) -> None:
     write_tree(tmp_path, {**REPO, "turbo.json": '{"tasks": {'})
     r = ggen("init", cwd=tmp_path)
