@@ -241,7 +241,7 @@ def _script_names(root: str, rel: str) -> tuple[str, ...] | None:
 
 
 def _read_turbo(root: str, rel: str) -> dict[str, Any]:
-    path = os.path.join(root, rel)
+    path = os.path.normpath(os.path.join(root, rel))
     try:
         with open(path, encoding="utf-8-sig") as fh:
             text = fh.read()

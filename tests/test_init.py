@@ -467,6 +467,6 @@ def test_bad_turbo_json_is_a_clear_error(tmp_path: Path) -> None:
     write_tree(tmp_path, {**REPO, "turbo.json": '{"tasks": {'})
     r = ggen("init", cwd=tmp_path)
     assert r.returncode == 2
-    assert "turbo.json" in r.stderr and "not valid JSON" in r.stderr
+    assert "ggen: error: turbo.json: not valid JSON" in r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "make.toml").exists()
