@@ -364,6 +364,25 @@ def test_generated_toml_always_loads(
     assert all(p.outputs == tuple(globs) for p in make.lifecycle)
 
 
+script_names = st.lists(st.text(min_size=1, max_size=16), min_size=0, max_size=6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(scripts=st.lists(script_names, min_size=1, max_size=5), linked=st.booleans())
+def test_phases_from_any_scripts_always_load(
+    tmp_path_factory: pytest.TempPathFactory, scripts: list[list[str]], linked: bool
+) -> None:
+    """Whatever the script names, the phases the heuristic picks load, each running its
+    script, and every chosen script is one that half of the packages have."""
+    phases, unmapped = script_phases(scripts, linked)
+    text = render(Plan("p", (), PhaseOrigin.SCRIPTS, phases, (), unmapped))
+    make = load_make_text(tmp_path_factory.mktemp("s"), text)
+    assert [(p.name, p.script) for p in make.lifecycle] == [(p.name, p.script) for p in phases]
+    for p in make.lifecycle:
+        assert p.script is not None
+        assert 2 * sum(p.script in s for s in scripts) >= len(scripts)
+
+
 # -- the command ------------------------------------------------------------------------------
 
 REPO = {

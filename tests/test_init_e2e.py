@@ -11,10 +11,13 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from monorepo import ggen, write_tree
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/, for find_turbo
 
 # Each package builds with node only (no dependency to install): its build copies what the
 # packages it uses built, so a wrong order gives different files; its test writes a report.
