@@ -392,7 +392,8 @@ def package_phases(
             continue
         base = root_tasks.get(name)
         merged = _extend(base if isinstance(base, dict) else {}, task)
-        phases.append(_phase(name, name, merged, where, known, global_env, skip))
+        _phase(name, name, task, where, known, (), skip)  # lists what this file adds only
+        phases.append(_phase(name, name, merged, where, known, global_env, lambda w, why: None))
     return tuple(phases), tuple(unmapped)
 
 

@@ -187,7 +187,7 @@ def test_package_turbo_json_overrides_the_root_task_key_by_key() -> None:
         "globalEnv": ["CI"],
         "tasks": {
             "build": {"dependsOn": ["^build"], "outputs": ["dist/**"], "env": ["A"]},
-            "test:unit": {},
+            "test:unit": {"outputLogs": "full"},  # listed for turbo.json, not again here
         },
     }
     doc = {
