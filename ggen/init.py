@@ -345,6 +345,11 @@ def plan_from_turbo(
         if not isinstance(task, dict):
             raise ConfigError(f"{where}: expected an object", file=file)
         phases.append(_phase(task_name, key, task, where, known, global_env, skip))
+        if tasks_key == "pipeline" and "outputs" not in task and task.get("cache") is not False:
+            skip(
+                f"{where}.outputs",
+                "absent: turbo before 1.7 cached dist/** and build/** then; declare them if so",
+            )
     return tuple(phases), project_inputs, tuple(unmapped)
 
 

@@ -53,7 +53,8 @@ def test_each_task_becomes_a_script_phase(key: str) -> None:
 
 @pytest.mark.parametrize("key", ["tasks", "pipeline"])
 def test_depends_on_keeps_caret_and_same_workspace_and_lists_pkg_tasks(key: str) -> None:
-    doc = {key: {"build": {"dependsOn": ["^build", "codegen", "web#build"]}, "codegen": {}}}
+    build = {"dependsOn": ["^build", "codegen", "web#build"], "outputs": []}
+    doc = {key: {"build": build, "codegen": {"outputs": []}}}
     assert _phases(doc)["build"].depends_on == ("^build", "codegen")
     assert _unmapped(doc) == [f'turbo.json: {key}.build.dependsOn[2] "web#build"']
 
@@ -169,9 +170,16 @@ def test_keys_without_equivalent_are_listed_never_dropped() -> None:
 
 
 def test_turbo1_output_mode_is_listed() -> None:
-    assert _unmapped({"pipeline": {"build": {"outputMode": "hash-only"}}}) == [
+    assert _unmapped({"pipeline": {"build": {"outputMode": "hash-only", "outputs": []}}}) == [
         "turbo.json: pipeline.build.outputMode"
     ]
+
+
+def test_turbo1_tasks_without_outputs_are_listed_for_the_old_default() -> None:
+    doc = {"pipeline": {"build": {}, "dev": {"cache": False}, "lint": {"outputs": []}}}
+    assert _unmapped(doc) == ["turbo.json: pipeline.build.outputs"]
+    assert _phases(doc)["build"].outputs == ()
+    assert _unmapped({"tasks": {"build": {}}}) == []  # turbo 2: no default outputs
 
 
 def test_root_task_runs_on_the_root_only_unless_a_package_task_has_its_name() -> None:
