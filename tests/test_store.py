@@ -390,14 +390,6 @@ def test_blob_and_manifest_api_for_remote(tmp_path: Path) -> None:
     assert store.blob_path(xxhash.xxh3_128_hexdigest(b"abc")).read_bytes() == b"abc"
 
 
-def test_manifest_round_trip() -> None:
-    manifest = _manifest(
-        outputs=(OutputEntry("dist/a.js", "1" * 32, 10, 0o755),),
-        symlinks=(SymlinkEntry("dist/b.js", "a.js"),),
-    )
-    assert Manifest.from_bytes(manifest.to_bytes()) == manifest
-
-
 def test_default_cache_dir() -> None:
     assert default_cache_dir().name == "ggen"
     assert default_cache_dir().is_absolute()
