@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 ENV_CACHE_DIR = "GGEN_CACHE_DIR"
 ENV_REMOTE_CACHE = "GGEN_REMOTE_CACHE"
 ENV_DASK_SCHEDULER = "GGEN_DASK_SCHEDULER"
-ENV_SIGNING_KEY = "GGEN_CACHE_SIGNING_KEY"
 ENV_DEBUG = "GGEN_DEBUG"
 
 
@@ -78,7 +77,8 @@ def resolve_settings(
         (u for u in (cli.remote_cache, env.get(ENV_REMOTE_CACHE), config_url) if u is not None),
         None,
     )
-    key = env.get(ENV_SIGNING_KEY)
+    from ggen.cache.signing import signing_key_from_env
+
     return Settings(
         cache_dir=cache_dir,
         remote_url=remote or None,
@@ -86,6 +86,6 @@ def resolve_settings(
         dask_scheduler=cli.scheduler
         or env.get(ENV_DASK_SCHEDULER)
         or (make.executor.scheduler if make is not None else None),
-        signing_key=key.encode("utf-8") if key else None,
+        signing_key=signing_key_from_env(env),
         debug=bool(env.get(ENV_DEBUG)),
     )
