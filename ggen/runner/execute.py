@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import IO, Any
 
 from ggen.errors import InternalError, WriteError
 from ggen.make import Env, Make
@@ -343,17 +343,73 @@ def _stopped(options: ExecOptions) -> bool:
     return _Worker.orphaned or stop_requested(options.control_dir)
 
 
+def _task_env(spec: TaskSpec) -> dict[str, str]:
+    """The environment of the task's commands: ggen's own over the inherited one, without
+    the variables the task unsets, with its PATH prefix in front."""
+    env: dict[str, str] = {**os.environ, **dict(spec.env)}
+    for name in spec.unset:
+        env.pop(name, None)
+    if spec.path_prefix:
+        env["PATH"] = os.pathsep.join([*spec.path_prefix, env.get("PATH", os.defpath)])
+    return env
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """How one attempt at the task's commands ended, and what its commands used."""
+
+    status: Status
+    exit_code: int | None
+    error: str | None
+    cpu_s: float
+    max_rss_kb: int
+
+
+def _run_attempt(
+    spec: TaskSpec,
+    options: ExecOptions,
+    env: dict[str, str],
+    log: IO[bytes],
+    control: str,
+    deadline: float | None,
+) -> _Attempt:
+    """Run the task's commands once, in order, up to the first that does not succeed."""
+    cpu = 0.0
+    rss = 0
+    exit_code: int | None = 0
+    for i, command in enumerate(spec.commands):
+        log.flush()
+        own = spec.command_env[i] if i < len(spec.command_env) else ()
+        run_env = {**env, **dict(own)} if own else env
+        run = None
+        if not _stopped(options):
+            run = _run_command(command, spec, run_env, log.fileno(), control, deadline, options)
+        if run is None:
+            return _Attempt(
+                Status.INTERRUPTED, exit_code, f"interrupted before: {command}", cpu, rss
+            )
+        cpu += run.cpu_s
+        rss = max(rss, run.max_rss_kb)
+        exit_code = run.exit_code
+        if run.timed_out:
+            error = f"timed out after {spec.timeout:g} s running: {command}"
+            return _Attempt(Status.TIMEOUT, exit_code, error, cpu, rss)
+        if run.exit_code != 0:
+            if _stopped(options):
+                error = f"interrupted running: {command}"
+                return _Attempt(Status.INTERRUPTED, exit_code, error, cpu, rss)
+            error = _describe_exit(command, run.exit_code)
+            return _Attempt(Status.FAILED, exit_code, error, cpu, rss)
+    return _Attempt(Status.OK, exit_code, None, cpu, rss)
+
+
 def execute(spec: TaskSpec, options: ExecOptions) -> TaskResult:
     """Run the task's commands in order (with its retries); return the outcome.
 
     A timeout covers the whole task, retries included; a timed-out task is not retried, nor
     is one stopped by an interrupt.
     """
-    env: dict[str, str] = {**os.environ, **dict(spec.env)}
-    for name in spec.unset:
-        env.pop(name, None)
-    if spec.path_prefix:
-        env["PATH"] = os.pathsep.join([*spec.path_prefix, env.get("PATH", os.defpath)])
+    env = _task_env(spec)
     for directory in (Path(spec.log_path).parent, Path(options.control_dir)):
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -388,32 +444,10 @@ def execute(spec: TaskSpec, options: ExecOptions) -> TaskResult:
                 if attempts > 1:
                     with contextlib.suppress(OSError):
                         log.write(f"\n[ggen] attempt {attempts} of {spec.retries + 1}\n".encode())
-                status, exit_code, error = Status.OK, 0, None
-                for i, command in enumerate(spec.commands):
-                    log.flush()
-                    run = None
-                    own = spec.command_env[i] if i < len(spec.command_env) else ()
-                    run_env = {**env, **dict(own)} if own else env
-                    if not _stopped(options):
-                        run = _run_command(
-                            command, spec, run_env, log.fileno(), control, deadline, options
-                        )
-                    if run is None:
-                        status, error = Status.INTERRUPTED, f"interrupted before: {command}"
-                        break
-                    cpu += run.cpu_s
-                    rss = max(rss, run.max_rss_kb)
-                    exit_code = run.exit_code
-                    if run.timed_out:
-                        status = Status.TIMEOUT
-                        error = f"timed out after {spec.timeout:g} s running: {command}"
-                        break
-                    if run.exit_code != 0:
-                        if _stopped(options):
-                            status, error = Status.INTERRUPTED, f"interrupted running: {command}"
-                        else:
-                            status, error = Status.FAILED, _describe_exit(command, run.exit_code)
-                        break
+                attempt = _run_attempt(spec, options, env, log, control, deadline)
+                status, exit_code, error = attempt.status, attempt.exit_code, attempt.error
+                cpu += attempt.cpu_s
+                rss = max(rss, attempt.max_rss_kb)
                 if status is not Status.FAILED:
                     break
             if error:
