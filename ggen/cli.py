@@ -286,10 +286,11 @@ def run(
     if json_out:
         import orjson
 
-        sys.stdout.write(orjson.dumps(outcome.summary, option=orjson.OPT_INDENT_2).decode())
+        document = outcome.summary.to_json()
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
         sys.stdout.write("\n")
     else:
-        console.summary(outcome.results, outcome.summary["wall_ms"] / 1000)
+        console.summary(outcome.results, outcome.summary.wall_ms / 1000)
     raise typer.Exit(outcome.exit_code)
 
 
