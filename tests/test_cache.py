@@ -34,7 +34,7 @@ def test_save_then_find_restore_and_peek(tmp_path: Path) -> None:
     cache.wait()
     found = cache.find(KEY)
     assert found is not None and found.location is Location.LOCAL and found.manifest
-    assert cache.read_log(found.manifest) == b"log\n"
+    assert b"".join(cache.log_chunks(found.manifest)) == b"log\n"
     assert cache.peek(KEY) == found
     other = tmp_path / "other"
     other.mkdir()
@@ -85,11 +85,11 @@ def test_peek_changes_nothing_in_the_store(tmp_path: Path) -> None:
     assert cache.find(KEY) is None and not path.exists()
 
 
-def test_a_log_that_cannot_be_read_is_not_cached_with_a_warning(tmp_path: Path) -> None:
+def test_a_save_that_fails_is_a_warning_and_no_entry(tmp_path: Path) -> None:
     ws = workspace(tmp_path)
     warnings: list[str] = []
-    cache = Cache(Store(tmp_path / "store"), warn=warnings.append)
+    cache = Cache(Store(tmp_path / "store", warn=warnings.append))
     cache.save(request(ws, ws / "missing.log"))
     cache.close()
     assert cache.store.lookup(KEY) is None
-    assert len(warnings) == 1 and "w:build not cached: cannot read its log" in warnings[0]
+    assert len(warnings) == 1 and "cannot save w:build in the cache" in warnings[0]

@@ -67,7 +67,7 @@ def test_schedule_summarize_record(tmp_path: Path) -> None:
 
     summary = summarize(make, options, plan, limits, ran, run_id="run-1")
     assert (summary.exit_code, summary.totals.ran, summary.command) == (0, 1, ("build",))
-    record(make, options, summary, ran.recipes)
+    record(make, options, summary, ran.recipes, console.warn)
     doc = orjson.loads((tmp_path / ".ggen/runs/run-1.json").read_bytes())
     assert doc == orjson.loads(orjson.dumps(summary.to_json()))
     state = orjson.loads((tmp_path / "core/.ggen/state.json").read_bytes())

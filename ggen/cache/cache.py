@@ -16,9 +16,8 @@ records, so a finished run's entries are all stored.
 from __future__ import annotations
 
 import enum
-import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +28,6 @@ if TYPE_CHECKING:
     from ggen.cache.manifest import Manifest
     from ggen.cache.remote import RemoteCache
     from ggen.cache.store import RestoreResult, Store
-
-
-def _stderr_warning(message: str) -> None:
-    print(f"ggen: warning: {message}", file=sys.stderr)
 
 
 IO_THREADS = 2  # saves are disk-bound and uploads are bounded by the remote's own pool
@@ -71,15 +66,9 @@ class SaveRequest:
 class Cache:
     """The local store and the optional remote, for one run or one ``explain``."""
 
-    def __init__(
-        self,
-        store: Store,
-        remote: RemoteCache | None = None,
-        warn: Callable[[str], None] = _stderr_warning,
-    ) -> None:
+    def __init__(self, store: Store, remote: RemoteCache | None = None) -> None:
         self.store = store
         self.remote = remote
-        self.warn = warn
         self._io: ThreadPoolExecutor | None = None
         self._pending: list[Future[None]] = []
         self._lock = threading.Lock()
@@ -115,9 +104,9 @@ class Cache:
         ``outputs``; raises ``UnsafeEntry``, ``CorruptEntry`` or ``RestoreFailed``)."""
         return self.store.restore(manifest, ws_dir, outputs=outputs, memo=memo)
 
-    def read_log(self, manifest: Manifest) -> bytes:
-        """The log the entry's task wrote."""
-        return self.store.read_log(manifest)
+    def log_chunks(self, manifest: Manifest) -> Iterator[bytes]:
+        """The log the entry's task wrote, in chunks (it may be large)."""
+        return self.store.log_chunks(manifest)
 
     # saving ---------------------------------------------------------------------------------
     def save(self, request: SaveRequest) -> None:
@@ -128,19 +117,13 @@ class Cache:
             self._pending.append(self._io.submit(self._save, request))
 
     def _save(self, request: SaveRequest) -> None:
-        try:
-            log = request.log.read_bytes() if request.log is not None else b""
-        except OSError as exc:
-            where = f"{request.workspace}:{request.phase}"
-            self.warn(f"{where} not cached: cannot read its log {exc.filename}: {exc.strerror}")
-            return
         manifest = self.store.save(
             request.key,
             workspace=request.workspace,
             phase=request.phase,
             ws_dir=request.ws_dir,
             outputs=request.outputs,
-            log=log,
+            log=request.log if request.log is not None else b"",  # copied in chunks
             exit_code=request.exit_code,
             duration_ms=request.duration_ms,
         )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ggen.atomic import write_bytes_atomic
+from ggen.atomic import write_chunks_atomic
 from ggen.cache.cache import Location, SaveRequest
 from ggen.cache.keys import Recipe, changed_inputs
 from ggen.errors import InternalError
@@ -135,7 +135,7 @@ class TaskCaching:
         try:
             restored = self.cache.restore(manifest, ws_dir, self.phase(task).outputs, self.memo)
             if not self._same_file(log_path, manifest.log_digest):
-                write_bytes_atomic(log_path, self.cache.read_log(manifest))
+                write_chunks_atomic(log_path, self.cache.log_chunks(manifest))
         except UnsafeEntry as exc:
             self.warn(f"{task.id}: cache entry {key} refused ({exc}); running it")
             return False

@@ -25,7 +25,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from ggen.cache.keys import Recipe
-from ggen.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TASK_FAILED
+from ggen.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TASK_FAILED, WriteError
 from ggen.make import ExecutorKind, Make, Phase
 from ggen.runner.caching import CachingOptions, TaskCaching
 from ggen.runner.console import Console, OutputMode
@@ -141,7 +141,10 @@ class Session:
             grace=options.grace,
             environ=env_inputs_values(make),  # tasks get the values their keys were made from
         )
-        Path(self.exec_options.control_dir).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(self.exec_options.control_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WriteError(self.exec_options.control_dir, exc) from exc
         self._executor: Executor | None = None
         self._inline: Executor | None = None  # runs lone tasks in this process (submit)
         self._watchdog: Watchdog | None = None
@@ -227,8 +230,12 @@ class Session:
             if left:
                 self.console.warn(f"stopped {left} command(s) left running by a killed run")
         log = self._log_path(task)
-        with contextlib.suppress(FileNotFoundError):
+        try:
             log.unlink()  # the last run's log, which must not pass for this run's output
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise WriteError(log, exc) from exc
         self.console.started(task.id, log=str(log))
         executor = self._in_process(alone) or self.executor()
         return executor.submit(run_in_worker, task.workspace, task.phase, self.exec_options)
@@ -293,6 +300,8 @@ class Session:
             if attempts > 1:
                 text += f" (after {attempts} attempts, every one on a worker that died)"
             self._stop_dead_workers_command(task, wait=False)
+        elif isinstance(error, WriteError):  # its log or control file
+            text = str(error)  # cannot write PATH: reason
         else:
             text = f"the worker failed: {type(error).__name__}: {error}".strip()
         log = self._log_path(task)
@@ -391,7 +400,7 @@ def open_cache(make: Make, options: RunOptions, warn: Callable[[str], None]) -> 
         return None
     from ggen.cache.cache import Cache
 
-    return Cache(store, open_remote(make, options, warn), warn)
+    return Cache(store, open_remote(make, options, warn))
 
 
 @dataclass(frozen=True)
@@ -416,7 +425,7 @@ def run(make: Make, options: RunOptions, console: Console) -> RunOutcome:
     with lock(make, options, console):
         ran = schedule_run(make, options, console, plan, limits)
         summary = summarize(make, options, plan, limits, ran)
-        record(make, options, summary, ran.recipes)
+        record(make, options, summary, ran.recipes, console.warn)
     return RunOutcome(summary.exit_code, summary, summary.tasks)
 
 
@@ -520,13 +529,17 @@ def summarize(
 
 
 def record(
-    make: Make, options: RunOptions, summary: RunSummary, recipes: Mapping[str, Recipe]
+    make: Make,
+    options: RunOptions,
+    summary: RunSummary,
+    recipes: Mapping[str, Recipe],
+    warn: Callable[[str], None],
 ) -> None:
     """Write the summary (.ggen/runs, --summary), the state files and the --trace file."""
     document = summary.to_json()
     write_summary(make, document, Path(options.summary_path) if options.summary_path else None)
     as_json = {tid: r.to_json() for tid, r in recipes.items()}
-    record_state(make, summary.run_id, document, summary.tasks, as_json)
+    record_state(make, summary.run_id, document, summary.tasks, as_json, warn)
     if options.trace_path:
         from ggen.report.trace import write_trace
 
