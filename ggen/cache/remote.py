@@ -9,11 +9,12 @@ read with GET, written with PUT, probed with HEAD, so nginx with WebDAV ``PUT`` 
 bazel-remote, or any such server) serves it. A 404 is a miss; anything else that is not a 2xx
 is a fault.
 
-Data flow of a lookup: local store first; on a local miss, ``fetch_into_store`` gets the
-manifest, downloads its missing blobs into the local store (each streamed to a temp file next
+Data flow of a lookup (``ggen.cache.cache.Cache``: this client never touches the store itself):
+local store first; on a local miss, ``Cache.fetch`` gets the manifest, downloads its missing
+blobs into the local store (each streamed to a temp file next
 to its destination, its digest checked while streaming, then renamed into place), and only
 when every blob has arrived stores the manifest locally. After a task succeeds,
-``push_from_store`` uploads its blobs (skipping those the server has) and then the manifest,
+``Cache.push`` uploads its blobs (skipping those the server has) and then the manifest,
 so a reader never sees a manifest whose blobs are not there yet.
 
 Trust: with a signing key, manifests travel in a signed envelope (``ggen.cache.signing``), so
