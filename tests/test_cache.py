@@ -93,3 +93,35 @@ def test_a_save_that_fails_is_a_warning_and_no_entry(tmp_path: Path) -> None:
     cache.close()
     assert cache.store.lookup(KEY) is None
     assert len(warnings) == 1 and "cannot save w:build in the cache" in warnings[0]
+
+
+def test_abort_stops_a_stalled_upload_so_close_returns_at_once(tmp_path: Path) -> None:
+    import http.server
+    import time
+
+    from servers import ScriptedServer
+
+    from ggen.cache.remote import RemoteCache
+
+    stalled = threading.Event()
+
+    def stall(req: http.server.BaseHTTPRequestHandler, release: threading.Event) -> None:
+        if req.command == "HEAD":
+            req.send_response(404)
+            req.send_header("Content-Length", "0")
+            req.end_headers()
+            return
+        stalled.set()
+        release.wait(30)  # a server that never answers the upload
+
+    ws = workspace(tmp_path)
+    with ScriptedServer(stall) as server:
+        remote = RemoteCache(server.url, deadline=60, warn=lambda m: None)
+        cache = Cache(Store(tmp_path / "store"), remote)
+        cache.save(request(ws))
+        assert stalled.wait(10)
+        t0 = time.monotonic()
+        cache.abort()
+        cache.close()
+        assert time.monotonic() - t0 < 5
+        assert cache.store.lookup(KEY) is not None  # the local save is kept

@@ -137,6 +137,12 @@ class Cache:
         for future in pending:
             future.result()
 
+    def abort(self) -> None:
+        """An interrupted run: stop the remote transfers now and start none (saves to the local
+        store still finish, so ``wait`` stays short)."""
+        if self.remote is not None:
+            self.remote.abort()
+
     def close(self) -> None:
         """Wait for the saves, stop the I/O threads, close the remote's connections."""
         try:

@@ -203,6 +203,11 @@ class TaskCaching:
             )
         return bool(changed)
 
+    def interrupt(self) -> None:
+        """The run is being stopped: uploads stop too (nothing waits on a slow remote)."""
+        if self.cache is not None:
+            self.cache.abort()
+
     def close(self) -> None:
         """Wait for the saves, close the cache, keep the digest memo for the next run."""
         try:

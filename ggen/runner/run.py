@@ -331,6 +331,7 @@ class Session:
 
         control = self.exec_options.control_dir
         request_stop(control)  # first: a command starting from now on sees it (control.py)
+        self.caching.interrupt()
         stop_pool = getattr(self._executor, "interrupt", None)
         if callable(stop_pool):
             stop_pool()
