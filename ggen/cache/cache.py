@@ -72,6 +72,7 @@ class Cache:
         self._io: ThreadPoolExecutor | None = None
         self._pending: list[Future[None]] = []
         self._lock = threading.Lock()
+        self._saving = threading.Lock()
 
     # finding --------------------------------------------------------------------------------
     def find(self, key: str) -> Entry | None:
@@ -117,7 +118,15 @@ class Cache:
             self._pending.append(self._io.submit(self._save, request))
 
     def _save(self, request: SaveRequest) -> None:
-        manifest = self.store.save(
+        # one save at a time: a save that prunes must not take the blobs of another one
+        # whose manifest is not written yet; uploads (below) overlap freely
+        with self._saving:
+            manifest = self._store_save(request)
+        if manifest is not None and self.remote is not None:
+            self.push(request.key)
+
+    def _store_save(self, request: SaveRequest) -> Manifest | None:
+        return self.store.save(
             request.key,
             workspace=request.workspace,
             phase=request.phase,
@@ -127,8 +136,6 @@ class Cache:
             exit_code=request.exit_code,
             duration_ms=request.duration_ms,
         )
-        if manifest is not None and self.remote is not None:
-            self.push(request.key)
 
     def wait(self) -> None:
         """Return once every save asked so far is done; an error of one is raised here."""
