@@ -63,6 +63,11 @@ class TaskCaching:
         self.recipes: dict[str, Recipe] = {}
         self.keys: dict[str, str] = {}
         self._index: InputIndex | None = None
+        # a store inside the project may be among a task's inputs: its files must not change
+        # while a task is hashed, so saves are waited for before deciding (keys as before)
+        self._store_inside = cache is not None and Path(
+            os.path.realpath(cache.store.root)
+        ).is_relative_to(os.path.realpath(self.root))
 
     def phase(self, task: Task) -> Phase:
         phase = self.make.phase_for(task.workspace, task.phase)
@@ -86,6 +91,8 @@ class TaskCaching:
     def decide(self, task: Task) -> Decision:
         """Decide a ready task (its inputs are hashed now, when they are final) and keep its
         key and recipe for its dependents and the record."""
+        if self._store_inside and self.cache is not None:
+            self.cache.wait()
         policy = Policy(caching=self.caching(self.phase(task)), force=self.options.force)
         locate = self.cache.find if self.cache is not None else _nowhere
         decision = decide(self.make, task, self.keys, self.index(), self.memo, policy, locate)
