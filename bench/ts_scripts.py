@@ -7,7 +7,8 @@ build`` (which starts pnpm for every task) and ``pnpm -r run build``.
 Each package ``@ts/pNN`` depends on up to two earlier ones (``workspace:*`` and a TypeScript
 project reference), builds with ``tsc -p tsconfig.json`` into ``dist/`` and tests with
 ``node --test``. The tree is written once; each tool builds its own copy, cold (no dist, no
-cache). The dist/ trees of ggen and pnpm are compared byte for byte.
+cache), ``--reps`` times with the tools taking turns; the median is reported. The dist/
+trees of ggen and pnpm are compared byte for byte.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -25,8 +27,9 @@ PNPM_VERSION = "9.15.9"
 
 
 def deps_of(i: int) -> list[int]:
-    """The earlier packages package ``i`` depends on: a chain plus a binary-tree link."""
-    return sorted({j for j in (i - 1, (i - 1) // 2) if 0 <= j < i})
+    """The earlier packages package ``i`` depends on: its parents in a binary and a ternary
+    tree, so the graph is a few levels deep and each level can build in parallel."""
+    return sorted({(i - 1) // 2, (i - 1) // 3}) if i > 0 else []
 
 
 def name(i: int) -> str:
@@ -189,36 +192,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dir", type=Path)
     parser.add_argument("-n", type=int, default=20, help="packages (default 20)")
     parser.add_argument("--jobs", "-j", type=int, default=2)
+    parser.add_argument("--reps", type=int, default=1, help="cold builds per tool")
     args = parser.parse_args(argv)
     base = args.dir
     if base.exists():
         shutil.rmtree(base)
     tree = generate(base / "tree", args.n)
-    copies = {}
-    for tool in ("ggen", "pnpm", "turbo"):
-        copies[tool] = base / tool
-        shutil.copytree(tree, copies[tool])
-        pnpm_install(copies[tool])
-    env = {**os.environ, "GGEN_CACHE_DIR": str(base / "ggen-cache")}
     ggen = [sys.executable, "-m", "ggen"]
-    times = {
-        "ggen": timed([*ggen, "run", "build", "-j", str(args.jobs)], copies["ggen"], env),
-        "pnpm": timed(
-            ["pnpm", "-r", f"--workspace-concurrency={args.jobs}", "run", "build"], copies["pnpm"]
-        ),
+    ggen_env = {**os.environ, "GGEN_CACHE_DIR": str(base / "ggen-cache")}
+    turbo_env = {**os.environ, "TURBO_TELEMETRY_DISABLED": "1", "DO_NOT_TRACK": "1"}
+    builds: dict[str, tuple[list[str], dict[str, str] | None]] = {
+        "ggen": ([*ggen, "run", "build", "-j", str(args.jobs)], ggen_env),
+        "pnpm": (["pnpm", "-r", f"--workspace-concurrency={args.jobs}", "run", "build"], None),
     }
     turbo = find_turbo()
     if turbo is not None:
-        times["turbo"] = timed(
+        builds["turbo"] = (
             [turbo, "run", "build", f"--concurrency={args.jobs}", "--cache-dir=.turbo-cache"],
-            copies["turbo"],
-            {**os.environ, "TURBO_TELEMETRY_DISABLED": "1", "DO_NOT_TRACK": "1"},
+            turbo_env,
         )
+    copies = {tool: base / tool for tool in builds}
+    runs: dict[str, list[float]] = {tool: [] for tool in builds}
+    for _ in range(args.reps):
+        for tool, (command, env) in builds.items():
+            if copies[tool].exists():
+                shutil.rmtree(copies[tool])
+            shutil.rmtree(base / "ggen-cache", ignore_errors=True)
+            shutil.copytree(tree, copies[tool])
+            pnpm_install(copies[tool])
+            runs[tool].append(timed(command, copies[tool], env))
+    times = {tool: statistics.median(seconds) for tool, seconds in runs.items()}
     same = dist_files(copies["ggen"]) == dist_files(copies["pnpm"])
-    test = timed([*ggen, "run", "test", "-j", str(args.jobs)], copies["ggen"], env)
-    print(f"{args.n} TypeScript packages, cold build at -j{args.jobs} (wall seconds):")
+    test = timed([*ggen, "run", "test", "-j", str(args.jobs)], copies["ggen"], ggen_env)
+    print(
+        f"{args.n} TypeScript packages, cold build at -j{args.jobs}, median of {args.reps} "
+        "(wall seconds):"
+    )
     for tool, seconds in times.items():
-        print(f"  {tool:<6} {seconds:6.2f}")
+        each = ", ".join(f"{x:.2f}" for x in runs[tool])
+        print(f"  {tool:<6} {seconds:6.2f}   ({each})")
     if turbo is None:
         print("  turbo  not found (python -m bench install-peers)")
     print(f"ggen test (node --test, after build): {test:.2f} s")

@@ -302,6 +302,9 @@ def test_a_workspace_without_the_script_does_not_hold_back_its_dependents(tmp_pa
     assert r.stdout.splitlines()[1] == (
         "nothing to do: package.json has no such script: build (packages/b/package.json)"
     )
+    r = ggen("report", "-o", "report.html", cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert '<i class="sw s-no-script"></i>no script 1' in (root / "report.html").read_text()
 
 
 def test_editing_a_script_is_a_cache_miss_even_when_package_json_is_no_input(

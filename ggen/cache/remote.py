@@ -438,6 +438,10 @@ class RemoteCache:
     def _stopped(self, transfer: _Transfer, method: str, path: str) -> bool:
         """Whether ``transfer`` was stopped (then it is a fault, reported, unless the run was
         interrupted, which has nothing to report)."""
+        if not transfer.stopped and transfer.remaining() <= 0:
+            # a socket timeout that fires at the deadline, before the watchdog marks the
+            # transfer, is the deadline all the same
+            transfer.expired = True
         if transfer.aborted:
             self._disabled = True
         elif transfer.expired:
