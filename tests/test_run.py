@@ -65,10 +65,11 @@ def test_schedule_summarize_record(tmp_path: Path) -> None:
     assert ran.recipes["core:build"].key() == ran.results[0].key
     assert list((tmp_path / "cache" / "manifests").rglob("*.json"))  # saved before returning
 
-    summary = summarize(make, options, plan, limits, ran, run_id="run-1")
+    summary = summarize(make, options, plan, limits, ran)
+    assert summary.run_id == ran.run_id
     assert (summary.exit_code, summary.totals.ran, summary.command) == (0, 1, ("build",))
     record(make, options, summary, ran.recipes, console.warn)
-    doc = orjson.loads((tmp_path / ".ggen/runs/run-1.json").read_bytes())
+    doc = orjson.loads((tmp_path / f".ggen/runs/{ran.run_id}.json").read_bytes())
     assert doc == orjson.loads(orjson.dumps(summary.to_json()))
     state = orjson.loads((tmp_path / "core/.ggen/state.json").read_bytes())
     assert state["recipes"]["build"] == ran.recipes["core:build"].to_json()

@@ -414,6 +414,7 @@ class Ran:
     recipes: dict[str, Recipe]
     started_ms: int
     finished_ms: int
+    run_id: str = field(default_factory=new_run_id)  # made at the start: ids sort by it
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -452,6 +453,7 @@ def schedule_run(
     done when this returns."""
     from ggen.cache.digest import DigestMemo
 
+    run_id = new_run_id()
     started = time.time()
     memo = DigestMemo(ggen_dir(make) / "digests.json")
     caching = TaskCaching(
@@ -480,7 +482,8 @@ def schedule_run(
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     ordered = tuple(results[t.id] for t in (*plan.tasks, *plan.on_error) if t.id in results)
-    return Ran(ordered, interrupted, caching.recipes, int(started * 1000), int(time.time() * 1000))
+    finished = int(time.time() * 1000)
+    return Ran(ordered, interrupted, caching.recipes, int(started * 1000), finished, run_id)
 
 
 def _schedule_plan(
@@ -509,13 +512,11 @@ def exit_code(plan: Plan, ran: Ran) -> int:
     return EXIT_TASK_FAILED
 
 
-def summarize(
-    make: Make, options: RunOptions, plan: Plan, limits: Limits, ran: Ran, run_id: str = ""
-) -> RunSummary:
-    """The run's summary (a new run id unless one is given)."""
+def summarize(make: Make, options: RunOptions, plan: Plan, limits: Limits, ran: Ran) -> RunSummary:
+    """The run's summary."""
     kind = options.executor or make.executor.kind
     return RunSummary(
-        run_id=run_id or new_run_id(),
+        run_id=ran.run_id,
         project=make.project.name,
         root=make.root,
         command=tuple(options.phases),
