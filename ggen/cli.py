@@ -316,14 +316,15 @@ def run(
     if trace:
         from ggen.report.trace import write_trace
 
-        write_trace(outcome.summary, Path(trace))
+        write_trace(outcome.summary.to_json(), Path(trace))
     if json_out:
         import orjson
 
-        sys.stdout.write(orjson.dumps(outcome.summary, option=orjson.OPT_INDENT_2).decode())
+        document = outcome.summary.to_json()
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
         sys.stdout.write("\n")
     else:
-        console.summary(outcome.results, outcome.summary["wall_ms"] / 1000)
+        console.summary(outcome.results, outcome.summary.wall_ms / 1000)
     raise typer.Exit(outcome.exit_code)
 
 
