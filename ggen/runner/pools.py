@@ -10,7 +10,8 @@ segfault, ``os._exit``) fails only the call it was running. When one worker dies
 it does not say which worker ran which call. So each call, wrapped by ``_tracked``, writes its
 worker's pid to a file when it starts; when the pool breaks, loky calls the futures' callbacks
 before it kills the surviving workers, and at that moment the dead worker is the only one that
-is gone. Its call fails with ``WorkerDied`` (naming the signal or exit code); the pool is
+is gone. Its call fails with ``WorkerDied`` (naming the signal or exit code: the executors'
+common way to say so, ``ggen.runner.executor``); the pool is
 replaced and the other calls are submitted again, so their futures end with their real results.
 """
 
@@ -30,7 +31,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ggen.make import ExecutorKind, Make
-from ggen.runner.execute import describe_exit_code, init_worker, set_snapshot
+from ggen.runner.execute import init_worker, run_in_worker, set_snapshot
+from ggen.runner.executor import TaskCall, TaskExecutor, WorkerDied
+from ggen.runner.results import TaskResult
 from ggen.runner.state import ggen_dir
 
 T = TypeVar("T")
@@ -40,7 +43,7 @@ MAX_BREAKS = 3  # pool breaks a call may witness, without being found the cause,
 
 class InlineExecutor(Executor):
     """Runs each call at once in the calling thread: ``kind = "inline"``, and a run's lone
-    task when no pool has been started (see ``Session.submit``)."""
+    task when no pool has been started (see ``Dispatcher.submit``)."""
 
     def __init__(self, make: Make | None = None) -> None:
         self._lock = threading.Lock()
@@ -63,20 +66,17 @@ class InlineExecutor(Executor):
         with self._lock:
             self._shutdown = True
 
+    # TaskExecutor -------------------------------------------------------------------------
+    rebuilds = 0  # no worker to lose
 
-class WorkerDied(Exception):
-    """The worker process running a call died before the call returned."""
+    def submit_task(self, call: TaskCall) -> Future[TaskResult]:
+        return self.submit(run_in_worker, call.workspace, call.phase, call.options)
 
-    def __init__(self, pid: int | None, exit_code: int | None) -> None:
-        self.pid = pid
-        self.exit_code = exit_code
-        super().__init__(pid, exit_code)
+    def capacity(self) -> int:
+        return 1
 
-    def __str__(self) -> str:
-        if self.pid is None:
-            return "worker processes died repeatedly while running it (cause unknown)"
-        how = describe_exit_code(self.exit_code) if self.exit_code is not None else "exit unknown"
-        return f"worker process {self.pid} died running it: {how}"
+    def interrupt(self) -> None:
+        """Nothing to drop: a call here is over when ``submit`` returns."""
 
 
 def _tracked(pid_file: str, fn: Callable[..., T], args: tuple[Any, ...], kwargs: Any) -> T:
@@ -109,14 +109,21 @@ class _Call:
 class ResilientExecutor(Executor):
     """A process pool that survives the death of its workers (see the module docstring).
 
-    ``factory`` makes a fresh pool (a loky ``ProcessPoolExecutor``); ``pid_dir`` is where the
-    calls write their workers' pids. ``rebuilds`` counts the pools replaced so far.
+    ``factory`` makes a fresh pool (a loky ``ProcessPoolExecutor`` of ``workers`` processes);
+    ``pid_dir`` is where the calls write their workers' pids. ``rebuilds`` counts the pools
+    replaced so far.
     """
 
     def __init__(
-        self, factory: Callable[[], Executor], pid_dir: str, *, max_breaks: int = MAX_BREAKS
+        self,
+        factory: Callable[[], Executor],
+        pid_dir: str,
+        *,
+        max_breaks: int = MAX_BREAKS,
+        workers: int = 0,
     ) -> None:
         self._factory = factory
+        self._workers = workers
         self._dir = pid_dir
         self._max_breaks = max_breaks
         Path(pid_dir).mkdir(parents=True, exist_ok=True)
@@ -145,6 +152,12 @@ class ResilientExecutor(Executor):
             self._calls[call.seq] = call
         self._launch(call)
         return call.outer
+
+    def submit_task(self, call: TaskCall) -> Future[TaskResult]:
+        return self.submit(run_in_worker, call.workspace, call.phase, call.options)
+
+    def capacity(self) -> int:
+        return self._workers
 
     def _pid_file(self, call: _Call) -> str:
         return os.path.join(self._dir, f"{call.seq}.pid")
@@ -345,7 +358,7 @@ def make_executor(
     jobs: int,
     scheduler: str | None = None,
     control_dir: str | None = None,
-) -> Executor:
+) -> TaskExecutor:
     """A fresh executor of ``kind`` with ``jobs`` workers, each holding ``make``.
 
     ``control_dir`` (default ``.ggen/control``) is where the loky pool's calls say which worker
@@ -358,4 +371,4 @@ def make_executor(
 
         return dask_executor(make, scheduler, jobs)
     pid_dir = os.path.join(control_dir or str(ggen_dir(make) / "control"), "workers")
-    return ResilientExecutor(functools.partial(loky_pool, make, jobs), pid_dir)
+    return ResilientExecutor(functools.partial(loky_pool, make, jobs), pid_dir, workers=jobs)
