@@ -11,23 +11,61 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from ggen.errors import WriteError
 
 
 def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` atomically, creating missing parent directories."""
+    write_chunks_atomic(path, (data,), mode)
+
+
+def write_chunks_atomic(path: Path, chunks: Iterable[bytes], mode: int = 0o644) -> None:
+    """Write the ``chunks`` one after the other to ``path`` atomically, holding one at a time
+    (a replayed log of any size); an exception from ``chunks`` leaves the old file.
+
+    A failure to write (read-only directory, full disk) raises ``WriteError`` naming ``path``.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    failed: BaseException | None = None  # raised by ``chunks``: passed on as it is
     try:
-        os.fchmod(fd, mode)  # mkstemp creates 0600
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        # _writing is outermost: closing the file flushes it, and may fail too
+        with _writing(path), os.fdopen(fd, "wb") as f:
+            os.fchmod(fd, mode)  # mkstemp creates 0600
+            source = iter(chunks)
+            while True:
+                try:
+                    chunk = next(source)
+                except StopIteration:
+                    break
+                except BaseException as exc:
+                    failed = exc
+                    break
+                f.write(chunk)
+        if failed is not None:
+            raise failed
+        with _writing(path):
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn an OSError of writing ``path`` into a ``WriteError`` that names it."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(path, exc) from exc
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -6,6 +6,7 @@ infrastructure error; 130 interrupted.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import typer
 
 from ggen import __version__
 from ggen.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, GgenError, UsageError
-from ggen.make import ExecutorKind, Make
+from ggen.make import MAX_GRACE_S, MAX_JOBS, MAX_TIMEOUT_S, ExecutorKind, Make
 
 app = typer.Typer(
     name="ggen",
@@ -55,6 +56,22 @@ AllOpt = Annotated[
 def _fail(message: str, code: int) -> NoReturn:
     sys.stderr.write(f"ggen: error: {message}\n")
     raise typer.Exit(code)
+
+
+def _timeout_seconds(value: float | None) -> float | None:
+    """--timeout: a positive number of seconds up to a week (as ``timeout`` in make.toml)."""
+    if value is not None and not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT_S):
+        raise typer.BadParameter(
+            f"must be a positive number of seconds up to {MAX_TIMEOUT_S} (a week), got {value}"
+        )
+    return value
+
+
+def _grace_seconds(value: float) -> float:
+    """--grace: 0 to an hour."""
+    if not (math.isfinite(value) and 0 <= value <= MAX_GRACE_S):
+        raise typer.BadParameter(f"must be between 0 and {MAX_GRACE_S} seconds, got {value}")
+    return value
 
 
 def _version(value: bool) -> None:
@@ -153,6 +170,9 @@ def _guard(fn: Any) -> Any:
         except Exception as exc:
             if os.environ.get("GGEN_DEBUG"):
                 raise
+            if isinstance(exc, OSError) and exc.filename:
+                # a file ggen needs (the lock, a directory under .ggen) that it cannot use
+                _fail(f"cannot use {exc.filename}: {exc.strerror or exc}", EXIT_INTERNAL)
             _fail(
                 f"internal error: {type(exc).__name__}: {exc} (set GGEN_DEBUG=1 for the traceback)",
                 EXIT_INTERNAL,
@@ -174,7 +194,8 @@ def run(
         bool, typer.Option("--parallel", "-p", help="Run tasks in parallel.")
     ] = False,
     jobs: Annotated[
-        int | None, typer.Option("--jobs", "-j", min=1, help="Tasks at once (default: CPUs).")
+        int | None,
+        typer.Option("--jobs", "-j", min=1, max=MAX_JOBS, help="Tasks at once (default: CPUs)."),
     ] = None,
     keep_going: Annotated[
         bool,
@@ -199,12 +220,18 @@ def run(
     ] = None,
     timeout: Annotated[
         float | None,
-        typer.Option("--timeout", min=0.001, help="Seconds per task, overriding each phase's."),
+        typer.Option(
+            "--timeout",
+            callback=_timeout_seconds,
+            help="Seconds per task, overriding each phase's.",
+        ),
     ] = None,
     grace: Annotated[
         float,
         typer.Option(
-            "--grace", min=0.0, help="Seconds between TERM and KILL when stopping a task."
+            "--grace",
+            callback=_grace_seconds,
+            help="Seconds between TERM and KILL when stopping a task.",
         ),
     ] = 5.0,
     output: Annotated[

@@ -6,6 +6,8 @@ Exit codes (SPEC section 4): 0 success, 1 a task failed, 2 bad usage or configur
 
 from __future__ import annotations
 
+import os
+
 EXIT_OK = 0
 EXIT_TASK_FAILED = 1
 EXIT_USAGE = 2
@@ -99,3 +101,23 @@ class LockBusyError(GgenError):
     """Another ggen process holds the project's lock and ``--no-wait`` was given."""
 
     exit_code = EXIT_USAGE
+
+
+class WriteError(GgenError, OSError):
+    """A file ggen must write cannot be written (a read-only ``.ggen``, a full disk): an
+    infrastructure error, exit 3, whose message names the file (``cannot write PATH: reason``),
+    which the OSError of a full disk does not. Still an OSError, for code that expects one."""
+
+    exit_code = EXIT_INTERNAL
+
+    def __init__(self, path: str | os.PathLike[str], reason: OSError | str) -> None:
+        errno = reason.errno if isinstance(reason, OSError) else None
+        text = (reason.strerror or str(reason)) if isinstance(reason, OSError) else reason
+        OSError.__init__(self, errno, text, os.fspath(path))
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # rebuilt from (path, reason) when it crosses to the scheduling process
+        return (WriteError, (self.filename, OSError(self.errno, self.strerror)))

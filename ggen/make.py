@@ -23,6 +23,14 @@ from pathlib import Path
 MAKE_FILE = "make.toml"
 ROOT_WORKSPACE = "."
 
+# Upper bounds of numbers read from make.toml and the command line (README, "Limits"): beyond
+# them a value is a mistake, and some would break the machinery (a timeout past what select()
+# and time_t accept, retries that never end, a pool of a million processes).
+MAX_TIMEOUT_S = 7 * 24 * 3600  # a week
+MAX_GRACE_S = 3600
+MAX_RETRIES = 100
+MAX_JOBS = 1024
+
 Env = tuple[tuple[str, str], ...]
 """An environment as sorted (name, value) pairs: immutable and in a canonical order."""
 

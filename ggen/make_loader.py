@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 from ggen.errors import ConfigError, CycleError
 from ggen.make import (
     MAKE_FILE,
+    MAX_JOBS,
+    MAX_RETRIES,
     ROOT_WORKSPACE,
     CacheConfig,
     ConfigWarning,
@@ -54,6 +56,7 @@ from ggen.make_values import (
     _Table,
     _type_name,
     _workspace_sources,
+    check_name,
     typo_of,
 )
 
@@ -408,7 +411,7 @@ class _Loader:
                 )
             kind = ExecutorKind(written)
         return ExecutorConfig(
-            kind=kind, scheduler=table.str_("scheduler"), jobs=table.int_("jobs", 1)
+            kind=kind, scheduler=table.str_("scheduler"), jobs=table.int_("jobs", 1, MAX_JOBS)
         )
 
     def hooks(self, table: _Table | None, phases: Mapping[str, str]) -> Hooks:
@@ -468,6 +471,7 @@ class _Loader:
                 "a phase name must not be empty, start with '^' or contain ':'",
                 "rename the phase",
             )
+        check_name(table, name, "phase")
         table.check_keys(_PHASE_KEYS, old=_OLD_PHASE)
         if isinstance(table.data.get("watch"), (str, list)):
             table.fail(
@@ -491,7 +495,7 @@ class _Loader:
             env_inputs=_phase_env_inputs(table),
             cache=table.bool_("cache", True),
             timeout=_phase_timeout(table),
-            retries=table.int_("retries", 0) or 0,
+            retries=table.int_("retries", 0, MAX_RETRIES) or 0,
             watch=table.bool_("watch", False),
             port=table.int_("port", 1, 65535),
             source=source,
@@ -531,6 +535,7 @@ class _Loader:
             ws = _Table.of(value, self.file, _join("workspace", name), self.warnings)
             if not name:
                 ws.fail(None, "a workspace name must not be empty", "name the workspace")
+            check_name(ws, name, "workspace")
             ws.check_keys(_WORKSPACE_KEYS, old=_OLD_WORKSPACE)
             origin = by_name.get(name)
             depends_on = ws.str_list("depends_on")

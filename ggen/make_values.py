@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, NoReturn
 import tomli
 
 from ggen.errors import ConfigError, UsageError
-from ggen.make import ConfigWarning, Env
+from ggen.make import MAX_TIMEOUT_S, ConfigWarning, Env
 
 if TYPE_CHECKING:
     from ggen.discover import Source
@@ -230,6 +230,7 @@ class _Table:
             return None
         if not isinstance(value, str):
             _wrong_type(self.file, self.key(name), "a string", value)
+        _check_nul(self.file, self.key(name), value)
         return value
 
     def required_str(self, name: str, example: str) -> str:
@@ -278,7 +279,21 @@ class _Table:
         for i, item in enumerate(value):
             if not isinstance(item, str):
                 _wrong_type(self.file, f"{self.key(name)}[{i}]", "a string", item)
+            _check_nul(self.file, f"{self.key(name)}[{i}]", item)
         return tuple(value)
+
+
+def _check_nul(file: str, key: str, text: str) -> None:
+    """Refuse a NUL character: no command, path, name or environment value can hold one."""
+    if "\0" in text:
+        _fail(file, key, "contains a NUL character", "remove it")
+
+
+def check_name(table: _Table, name: str, what: str) -> None:
+    """A workspace or phase name reaches commands as ``GGEN_WORKSPACE``/``GGEN_PHASE``, and an
+    environment value cannot hold a NUL character."""
+    if "\0" in name:
+        table.fail(None, f"a {what} name cannot contain a NUL character", f"rename the {what}")
 
 
 def _env_name_error(name: str) -> str | None:
@@ -537,17 +552,18 @@ def _phase_env_inputs(table: _Table) -> tuple[str, ...]:
 
 
 def _phase_timeout(table: _Table) -> float | None:
-    """``timeout``: a positive, finite number of seconds, or None."""
+    """``timeout``: a positive number of seconds up to ``MAX_TIMEOUT_S``, or None."""
     value = table.data.get("timeout")
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         _wrong_type(table.file, table.key("timeout"), "a number", value)
     seconds = float(value) if not isinstance(value, int) or value.bit_length() < 64 else math.inf
-    if not (math.isfinite(seconds) and seconds > 0):
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT_S):
         table.fail(
             "timeout",
-            f"must be a positive number of seconds, got {_number(value)}",
+            f"must be a positive number of seconds up to {MAX_TIMEOUT_S} (a week), "
+            f"got {_number(value)}",
             "write e.g. timeout = 600, or remove it for no timeout",
         )
     return seconds

@@ -102,3 +102,10 @@ def test_warnings_go_to_stderr() -> None:
     c = Console("/", OutputMode.QUIET, out=io.StringIO(), err=err)
     c.warn("careful")
     assert err.getvalue() == "ggen: warning: careful\n"
+
+
+def test_stream_replays_a_cached_tasks_log_as_grouped_does(logs: Path) -> None:
+    c, out = console(logs, OutputMode.STREAM)
+    c.finished(result("a:build", Status.CACHED, "ok.log"))
+    c.finished(result("b:build", Status.SKIPPED, error="not started"))
+    assert out.getvalue() == ("── a:build [cached]\na:build | built it\na:build | all good\n")

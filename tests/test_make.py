@@ -630,7 +630,11 @@ def test_unknown_key_without_close_match_is_a_warning_listing_known(tmp_path: Pa
             "expected a number, got boolean",
         ),
         ('command = "a"\ntimeout = nan', "lifecycle.build.timeout", "must be a positive number"),
-        ('command = "a"\nretries = -1', "lifecycle.build.retries", "must be >= 0, got -1"),
+        (
+            'command = "a"\nretries = -1',
+            "lifecycle.build.retries",
+            "must be between 0 and 100, got -1",
+        ),
         (
             'command = "a"\nretries = 1.0',
             "lifecycle.build.retries",
@@ -703,7 +707,7 @@ def test_bad_phase(tmp_path: Path, body: str, key: str, message: str) -> None:
             "expected an array of strings, got table",
         ),
         (MINIMAL + "[env]\nA = 1979-05-27T07:32:00Z\n", "env.A", "expected a string, got datetime"),
-        (MINIMAL + "[executor]\njobs = 0\n", "executor.jobs", "must be >= 1, got 0"),
+        (MINIMAL + "[executor]\njobs = 0\n", "executor.jobs", "must be between 1 and 1024, got 0"),
         (
             MINIMAL + "[executor]\njobs = true\n",
             "executor.jobs",
@@ -1143,3 +1147,54 @@ def test_random_text_loads_or_raises_config_error(fuzz_root: Path, text: str, cu
         (fuzz_root / MAKE_FILE).write_text(document, encoding="utf-8", errors="surrogatepass")
         (fuzz_root / "a" / MAKE_FILE).unlink(missing_ok=True)
         check_loads_or_config_error(fuzz_root)
+
+
+BUILD = '[lifecycle.build]\ncommand = "a"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "message"),
+    [
+        (BUILD + "timeout = 1e308", "lifecycle.build.timeout", "up to 604800"),
+        (BUILD + "timeout = inf", "lifecycle.build.timeout", "up to 604800"),
+        (BUILD + "timeout = 604801", "lifecycle.build.timeout", "up to 604800"),
+        (BUILD + "retries = 100000000000000000", "lifecycle.build.retries", "between 0 and 100"),
+        (BUILD + "retries = 101", "lifecycle.build.retries", "between 0 and 100"),
+        ("[executor]\njobs = 100000000000", "executor.jobs", "between 1 and 1024"),
+        ('[lifecycle.build]\ncommand = "echo \\u0000 x"', "lifecycle.build.command", "NUL"),
+        ('[lifecycle.build]\ncommands = ["a\\u0000"]', "lifecycle.build.commands[0]", "NUL"),
+        (BUILD + 'outputs = ["d\\u0000"]', "lifecycle.build.outputs[0]", "NUL"),
+        (BUILD + 'inputs = ["s\\u0000"]', "lifecycle.build.inputs[0]", "NUL"),
+        (BUILD + 'env = { A = "\\u0000" }', "lifecycle.build.env.A", "NUL"),
+        (BUILD + 'env_inputs = ["A\\u0000"]', "lifecycle.build.env_inputs[0]", "NUL"),
+        ('[lifecycle."b\\u0000"]\ncommand = "a"', 'lifecycle."b\\u0000"', "NUL"),
+        ('[workspace."w\\u0000"]\npath = "."', 'workspace."w\\u0000"', "NUL"),
+        ('[workspace.w]\npath = "a\\u0000"', "workspace.w.path", "NUL"),
+        ('[cache]\ndir = "c\\u0000"', "cache.dir", "NUL"),
+        ('[cache]\nremote = "http://h/\\u0000"', "cache.remote", "NUL"),
+        ('[executor]\nscheduler = "tcp://h\\u0000"', "executor.scheduler", "NUL"),
+        ('[project]\nname = "p"\ninputs = ["a\\u0000"]', "project.inputs[0]", "NUL"),
+    ],
+)  # fmt: skip
+def test_values_out_of_bounds_or_holding_nul_are_refused_at_load(
+    tmp_path: Path, text: str, key: str, message: str
+) -> None:
+    body = text if text.startswith("[project]") else MINIMAL + text
+    err = error_of(project(tmp_path, body + "\n"))
+    assert (err.key, err.exit_code) == (key, EXIT_USAGE)
+    assert message in err.message
+    assert err.file == str(tmp_path / "make.toml") and err.hint
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True))
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_timeout_loads_bounded_or_is_refused(tmp_path: Path, seconds: float) -> None:
+    written = json.dumps(seconds).replace("Infinity", "inf").replace("NaN", "nan")
+    root = project(tmp_path, MINIMAL + f'[lifecycle.b]\ncommand = "a"\ntimeout = {written}\n')
+    try:
+        timeout = load_make(root).lifecycle[0].timeout
+    except ConfigError as err:
+        assert err.key == "lifecycle.b.timeout" and "up to 604800" in err.message
+        assert not (0 < seconds <= 604800)
+    else:
+        assert timeout is not None and 0 < timeout <= 604800 and timeout == seconds

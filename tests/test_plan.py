@@ -158,3 +158,36 @@ def test_workspace_override_phase_applies_only_there() -> None:
     make = make_project([Phase("build", ("true",))], workspaces=ws)
     plan = build_plan(make, ["gen"])
     assert [t.id for t in plan.tasks] == ["a:gen"]
+
+
+LONG = 3000  # far deeper than Python's default recursion limit (1000)
+
+
+def test_a_chain_of_thousands_of_phases_is_planned_in_order() -> None:
+    phases = [
+        Phase(f"p{i}", ("true",), depends_on=(f"p{i + 1}",) if i + 1 < LONG else ())
+        for i in range(LONG)
+    ]
+    plan = build_plan(make_project(phases, workspaces=[]), ["p0"])
+    assert [t.id for t in plan.tasks] == [f".:p{i}" for i in reversed(range(LONG))]
+    assert deps_of(plan, ".:p0") == {".:p1"}
+
+
+def test_a_long_depends_on_cycle_is_named_whole() -> None:
+    phases = [Phase(f"p{i}", ("true",), depends_on=(f"p{(i + 1) % LONG}",)) for i in range(LONG)]
+    with pytest.raises(CycleError) as err:
+        build_plan(make_project(phases, workspaces=[]), ["p0"])
+    names = str(err.value).split(": ", 2)[-1].split(" (")[0].split(" -> ")
+    assert len(names) == LONG + 1 and names[0] == names[-1]
+
+
+def test_a_long_cycle_closed_by_after_hooks_is_found_after_expansion() -> None:
+    # p0 needs p{LONG-1}; after_p{i} runs p{i+1}, so p{LONG-1} comes after p{LONG-2} ... after
+    # p0: a cycle the expansion cannot see, found when the tasks are ordered
+    last = LONG - 1
+    phases = [Phase("p0", ("true",), depends_on=(f"p{last}",))]
+    phases += [Phase(f"p{i}", ("true",)) for i in range(1, LONG)]
+    hooks = Hooks(after=tuple((f"p{i}", (f"p{i + 1}",)) for i in range(last)))
+    with pytest.raises(CycleError) as err:
+        build_plan(make_project(phases, hooks, workspaces=[]), ["p0"])
+    assert f"p{last} -> p0" in str(err.value) or f"p0 -> p{last}" in str(err.value)

@@ -581,7 +581,7 @@ def test_a_name_too_long_in_an_entry_runs_the_task_and_replaces_the_entry(two: P
 
 @contextlib.contextmanager
 def _read_only(path: Path) -> Iterator[None]:
-    """Make a directory unwritable, even for root (immutable attribute); skip if impossible."""
+    """Make a directory unwritable, even for root (immutable attribute); fail if impossible."""
     if os.geteuid() != 0:
         path.chmod(0o555)
         try:
@@ -590,7 +590,7 @@ def _read_only(path: Path) -> Iterator[None]:
             path.chmod(0o755)
         return
     if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
-        pytest.skip("cannot make a directory read-only here (chattr +i failed)")
+        pytest.fail("chattr +i failed: this test needs root on a filesystem with immutable files")
     try:
         yield
     finally:

@@ -97,3 +97,24 @@ def test_the_thread_follows_on_its_own_and_stops_when_idle(tmp_path: Path) -> No
     append(tmp_path / "log2", b"again\n")
     wait_for(lambda: lines.got[-1] == ("t", "again"), 10)
     tail.close()
+
+
+def test_an_over_long_line_comes_in_bounded_pieces_cut_between_characters(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "a.log"
+    lines = Lines()
+    tail = LogTailer(lines, interval=3600)
+    tail.follow("w:build", str(log))
+    # a line of 2.5 MB without a newline, of 1- to 4-byte characters, written in two halves
+    text = ("a€ü😀" * (2_500_000 // 10)).encode()
+    append(log, text[: len(text) // 2])
+    tail.poll()
+    assert lines.got, "pieces of an over-long line come before its newline"
+    append(log, text[len(text) // 2 :] + b"\nshort\n")
+    tail.poll()
+    pieces = [line for _, line in lines.got]
+    assert pieces[-1] == "short"
+    assert "".join(pieces[:-1]).encode() == text  # nothing lost, no character cut in two
+    assert max(len(p.encode()) for p in pieces) <= 64 * 1024
+    tail.close()

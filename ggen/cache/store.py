@@ -242,6 +242,27 @@ class Store:
             _unlink(tmp)
         return digest, size, size
 
+    def _put_log_file(self, path: Path) -> tuple[str, int, int]:
+        """(digest, bytes added, size) of a log file stored as a blob in one pass: copied while
+        hashed, never mapped or held whole, since a log may be far larger than a run should
+        take in memory (and is rarely in the store already)."""
+        tmp = self._tmp_file()
+        try:
+            hasher = xxhash.xxh3_128()
+            size = 0
+            with open(path, "rb") as src, open(tmp, "wb") as out:
+                while chunk := src.read(COPY_CHUNK):
+                    hasher.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+            digest = hasher.hexdigest()
+            if _touch(self.blob_path(digest)):
+                return digest, 0, size
+            self._install(tmp, self.blob_path(digest))
+        finally:
+            _unlink(tmp)
+        return digest, size, size
+
     def _open_blob(self, digest: str) -> Iterator[bytes]:
         """The blob's contents in chunks, checked against its digest at the end
         (``CorruptEntry`` when missing or wrong)."""
@@ -393,13 +414,14 @@ class Store:
         phase: str,
         ws_dir: Path,
         outputs: Sequence[str],
-        log: bytes,
+        log: bytes | Path,
         exit_code: int,
         duration_ms: int,
     ) -> Manifest | None:
-        """Store a task's outputs (files matching ``outputs`` under ``ws_dir``) and log under
-        ``key``. Returns the manifest, or None after one warning when the store cannot be
-        written (disk full, read-only) or the outputs cannot be cached."""
+        """Store a task's outputs (files matching ``outputs`` under ``ws_dir``) and log (its
+        bytes, or the file holding it, copied in chunks) under ``key``. Returns the manifest,
+        or None after one warning when the store cannot be written (disk full, read-only) or
+        the outputs cannot be cached."""
         try:
             manifest, added = self._save(
                 key, workspace, phase, ws_dir, outputs, log, exit_code, duration_ms
@@ -426,7 +448,7 @@ class Store:
         phase: str,
         ws_dir: Path,
         outputs: Sequence[str],
-        log: bytes,
+        log: bytes | Path,
         exit_code: int,
         duration_ms: int,
     ) -> tuple[Manifest, int]:
@@ -446,8 +468,12 @@ class Store:
             digest, size, new_bytes = self._put_file(path)
             files.append(OutputEntry(rel, digest, size, stat.S_IMODE(st.st_mode) & 0o777))
             added += new_bytes
-        log_digest = hash_bytes(log)
-        added += self._put_bytes(log_digest, log)
+        if isinstance(log, bytes):
+            log_digest, log_size = hash_bytes(log), len(log)
+            added += self._put_bytes(log_digest, log)
+        else:
+            log_digest, new_bytes, log_size = self._put_log_file(log)
+            added += new_bytes
         manifest = Manifest(
             key=key,
             workspace=workspace,
@@ -458,7 +484,7 @@ class Store:
             log_digest=log_digest,
             duration_ms=max(0, duration_ms),
             created_ms=time.time_ns() // 1_000_000,
-            log_size=len(log),
+            log_size=log_size,
             dirs=scan.empty_dirs,
         )
         if self._signing_key is not None:
@@ -607,8 +633,13 @@ class Store:
     def read_log(self, manifest: Manifest) -> bytes:
         """The task's captured log, checked against its digest (``CorruptEntry`` when missing
         or corrupt; the blob and the manifest are then removed)."""
+        return b"".join(self.log_chunks(manifest))
+
+    def log_chunks(self, manifest: Manifest) -> Iterator[bytes]:
+        """The task's captured log in chunks, as ``read_log`` (checked at the end), for logs
+        too large to hold at once."""
         try:
-            return b"".join(self._blob_chunks(manifest.log_digest, manifest.log_sha256))
+            yield from self._blob_chunks(manifest.log_digest, manifest.log_sha256)
         except CorruptEntry as exc:
             self._discard(manifest.key, str(exc), report=False)
             raise
@@ -944,7 +975,7 @@ def _place_symlink(dest: str, target: str, staged: list[str]) -> bool:
     return True
 
 
-def _with_sha256(manifest: Manifest, base: Path, log: bytes) -> Manifest:
+def _with_sha256(manifest: Manifest, base: Path, log: bytes | Path) -> Manifest:
     """The manifest with the SHA-256 of the log and of each output file, for signing. Outputs
     are hashed where the task wrote them, not in the store, where a blob that only shares
     their xxh3 digest could already stand."""
@@ -955,9 +986,8 @@ def _with_sha256(manifest: Manifest, base: Path, log: bytes) -> Manifest:
     outputs = tuple(
         dataclasses.replace(o, sha256=sha256_file(base / o.path)) for o in manifest.outputs
     )
-    return dataclasses.replace(
-        manifest, outputs=outputs, log_sha256=hashlib.sha256(log).hexdigest()
-    )
+    log_sha256 = hashlib.sha256(log).hexdigest() if isinstance(log, bytes) else sha256_file(log)
+    return dataclasses.replace(manifest, outputs=outputs, log_sha256=log_sha256)
 
 
 def _relative_target(base: Path, rel: str, target: str) -> str:

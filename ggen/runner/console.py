@@ -5,8 +5,9 @@
 - Elsewhere (``--output grouped``, the default off a terminal): each finished task's output as
   one block headed ``workspace:phase``; with ``GITHUB_ACTIONS=true`` as ``::group::`` blocks.
 - ``--output stream``: the lines of running tasks as they come, each prefixed with
-  ``workspace:phase | `` and never cut (``tail.py`` follows the log files), then the log of
-  every failed task again, whole.
+  ``workspace:phase | `` (``tail.py`` follows the log files; lines over 64 KiB come in
+  pieces), then the log of every failed task again, whole; a cached task's log is replayed
+  as one block, as ``grouped`` does.
 - ``--output quiet``: failed tasks' logs and the closing line only.
 A last line always sums up: ran, cached, failed, wall time. Nothing here imports rich.
 """
@@ -101,7 +102,10 @@ class Console:
             if result.status is Status.CACHED:
                 self.cached += 1
             failed = result.status in (Status.FAILED, Status.TIMEOUT)
-            if failed or (self.mode is OutputMode.GROUPED and result.status is not Status.SKIPPED):
+            grouped = self.mode is OutputMode.GROUPED and result.status is not Status.SKIPPED
+            # a cached task's log is replayed whole: no line of it was streamed
+            replayed = self.mode is OutputMode.STREAM and result.status is Status.CACHED
+            if failed or grouped or replayed:
                 self._clear()
                 self._block(result)
             self._progress()

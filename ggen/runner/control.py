@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ggen.errors import WriteError
 from ggen.names import task_file_stem
 
 _HOST = os.uname().nodename  # what socket.gethostname() answers, without importing socket
@@ -58,9 +59,14 @@ def control_path(control_dir: str, workspace: str, phase: str) -> str:
 def write_control(path: str, worker: int, group: int) -> None:
     """Record that ``worker`` runs the task and, if not 0, that ``group`` is its command."""
     tmp = f"{path}.{worker}.{threading.get_ident()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(f"{worker} {group} {_HOST}\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(f"{worker} {group} {_HOST}\n")
+        os.replace(tmp, path)
+    except OSError as exc:  # a full disk says no file name: this names it
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise WriteError(path, exc) from exc
 
 
 def read_control(path: str | Path) -> Control | None:

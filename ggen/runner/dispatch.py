@@ -22,6 +22,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ggen.errors import WriteError
 from ggen.make import ExecutorKind, Make
 from ggen.names import task_file_stem
 from ggen.runner.execute import ExecOptions, kill_group
@@ -143,8 +144,12 @@ class Dispatcher:
             if left:
                 self.warn(f"stopped {left} command(s) left running by a killed run")
         log = self.log_path(task)
-        with contextlib.suppress(FileNotFoundError):
+        try:
             log.unlink()  # the last run's log, which must not pass for this run's output
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise WriteError(log, exc) from exc
         self.started(task.id, str(log))
         executor = self._in_process(alone) or self.executor()
         return executor.submit_task(TaskCall(task.workspace, task.phase, self.exec_options))
@@ -184,6 +189,8 @@ class Dispatcher:
             if attempts > 1:
                 text += f" (after {attempts} attempts, every one on a worker that died)"
             self._stop_dead_workers_command(task, wait=False)
+        elif isinstance(error, WriteError):  # its log or control file
+            text = str(error)  # cannot write PATH: reason
         else:
             text = f"the worker failed: {type(error).__name__}: {error}".strip()
         log = self.log_path(task)

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from ggen.errors import InternalError
+from ggen.errors import InternalError, WriteError
 from ggen.make import Env, Make
 from ggen.names import task_file_stem
 from ggen.runner.control import (
@@ -354,8 +354,11 @@ def execute(spec: TaskSpec, options: ExecOptions) -> TaskResult:
         env.pop(name, None)
     if spec.path_prefix:
         env["PATH"] = os.pathsep.join([*spec.path_prefix, env.get("PATH", os.defpath)])
-    Path(spec.log_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(options.control_dir).mkdir(parents=True, exist_ok=True)
+    for directory in (Path(spec.log_path).parent, Path(options.control_dir)):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WriteError(directory, exc) from exc
     control = control_path(options.control_dir, spec.workspace, spec.phase)
     # a control file already there names a command of an earlier start of this task, whose
     # worker died (or whose run was killed): stop what may be left of it before starting again
@@ -371,14 +374,20 @@ def execute(spec: TaskSpec, options: ExecOptions) -> TaskResult:
     exit_code: int | None = None
     error: str | None = None
     try:
-        with open(spec.log_path, "ab" if options.append_log else "wb") as log:
+        try:
+            # unbuffered: ggen's own notes go out at once, and closing has nothing left to fail
+            log_file = open(spec.log_path, "ab" if options.append_log else "wb", buffering=0)  # noqa: SIM115
+        except OSError as exc:
+            raise WriteError(spec.log_path, exc) from exc
+        with log_file as log:
             while attempts <= spec.retries:
                 if _stopped(options):
                     status, error = Status.INTERRUPTED, "interrupted before it started"
                     break
                 attempts += 1
                 if attempts > 1:
-                    log.write(f"\n[ggen] attempt {attempts} of {spec.retries + 1}\n".encode())
+                    with contextlib.suppress(OSError):
+                        log.write(f"\n[ggen] attempt {attempts} of {spec.retries + 1}\n".encode())
                 status, exit_code, error = Status.OK, 0, None
                 for i, command in enumerate(spec.commands):
                     log.flush()
@@ -408,7 +417,8 @@ def execute(spec: TaskSpec, options: ExecOptions) -> TaskResult:
                 if status is not Status.FAILED:
                     break
             if error:
-                log.write(f"[ggen] {error}\n".encode())
+                with contextlib.suppress(OSError):  # a full disk: the result still says it
+                    log.write(f"[ggen] {error}\n".encode())
     finally:
         remove_file(control)
     finished = time.time()

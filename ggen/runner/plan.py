@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import itertools
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -104,17 +104,44 @@ class _Builder:
             )
 
     def add(self, workspace: str, phase: str) -> str:
-        """Add task (workspace, phase) with everything it depends on; return its id."""
+        """Add task (workspace, phase) with everything it depends on; return its id.
+
+        A depth-first walk driven by an explicit stack of ``_expand`` generators rather than
+        by recursion, so a chain of thousands of phases cannot reach Python's recursion limit.
+        Each generator asks for a task by yielding (workspace, phase) and is sent its id."""
+        frames: list[Generator[tuple[str, str], str | None, str]] = []
+        wanted: tuple[str, str] | None = (workspace, phase)
+        reply: str | None = None
+        while True:
+            if wanted is not None:
+                tid = task_id(*wanted)
+                if tid in self.stack:
+                    cycle = [*self.stack[self.stack.index(tid) :], tid]
+                    raise CycleError(
+                        f"cycle in the task graph: {_format_cycle(cycle)}",
+                        file=self.make.file,
+                        hint="remove one of these dependencies or hooks",
+                    )
+                if tid in self.deps:
+                    reply = tid
+                else:
+                    frames.append(self._expand(*wanted))
+                    reply = None  # starts the new generator
+                wanted = None
+            if not frames:
+                assert reply is not None
+                return reply
+            try:
+                wanted = frames[-1].send(reply)
+            except StopIteration as done:
+                frames.pop()
+                reply = done.value
+                if not frames:
+                    return reply
+
+    def _expand(self, workspace: str, phase: str) -> Generator[tuple[str, str], str | None, str]:
+        """The steps of adding one task: yields each task it needs, receives that task's id."""
         tid = task_id(workspace, phase)
-        if tid in self.stack:
-            cycle = [*self.stack[self.stack.index(tid) :], tid]
-            raise CycleError(
-                f"cycle in the task graph: {_format_cycle(cycle)}",
-                file=self.make.file,
-                hint="remove one of these dependencies or hooks",
-            )
-        if tid in self.deps:
-            return tid
         spec = self.make.phase_for(workspace, phase)
         if spec is None:
             raise UsageError(f'phase "{phase}" is not defined for workspace "{workspace}"')
@@ -126,17 +153,17 @@ class _Builder:
                 ws = self.make.workspace(workspace)
                 for other in ws.depends_on if ws else ():
                     if self.make.phase_for(other, upstream) is not None:
-                        deps.append(self.add(other, upstream))
+                        deps.append(_received((yield (other, upstream))))
             else:
                 self.check_phase(dep, f"lifecycle.{phase}.depends_on")
-                deps.append(self.add(workspace, dep))
+                deps.append(_received((yield (workspace, dep))))
         for hook in self.make.hooks.before_phase(phase):
-            deps.append(self.add(workspace, hook))
+            deps.append(_received((yield (workspace, hook))))
         self.stack.pop()
         self.deps[tid] = deps
         self.meta[tid] = (workspace, phase)
         for hook in self.make.hooks.after_phase(phase):
-            hid = self.add(workspace, hook)
+            hid = _received((yield (workspace, hook)))
             if tid not in self.deps[hid]:
                 self.deps[hid].append(tid)
         return tid
@@ -212,30 +239,38 @@ def _toposort(deps: dict[str, list[str]], file: str) -> list[str]:
     return order
 
 
+def _received(tid: str | None) -> str:
+    """The task id ``_Builder.add`` sends back for a yielded request (never None there)."""
+    assert tid is not None
+    return tid
+
+
 def _find_cycle(deps: dict[str, list[str]]) -> list[str]:
-    color: dict[str, int] = {}
-    path: list[str] = []
+    """A cycle among ``deps`` (task -> its dependencies), in execution order.
 
-    def visit(node: str) -> list[str] | None:
-        color[node] = 1
-        path.append(node)
-        for d in deps.get(node, ()):
-            if color.get(d) == 1:
-                return [*path[path.index(d) :], d]
-            if color.get(d) is None:
-                found = visit(d)
-                if found:
-                    return found
-        path.pop()
-        color[node] = 2
-        return None
-
-    for n in deps:
-        if n not in color:
-            found = visit(n)
-            if found:
+    Iterative depth-first search: the graph may be a chain far deeper than the recursion limit.
+    """
+    color: dict[str, int] = {}  # 1: on the current path, 2: finished
+    for start in deps:
+        if start in color:
+            continue
+        color[start] = 1
+        path = [start]
+        stack = [iter(deps.get(start, ()))]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                color[path.pop()] = 2
+                continue
+            seen = color.get(nxt)
+            if seen == 1:
                 # edges point at dependencies: reverse to read in execution order
-                return list(reversed(found))
+                return list(reversed([*path[path.index(nxt) :], nxt]))
+            if seen is None:
+                color[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(deps.get(nxt, ())))
     return []
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from ggen.atomic import write_bytes_atomic
+from ggen.atomic import write_chunks_atomic
 from ggen.cache.keys import Recipe, task_recipe
-from ggen.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TASK_FAILED, InternalError
+from ggen.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TASK_FAILED, InternalError, WriteError
 from ggen.make import ExecutorKind, Make, Phase
 from ggen.names import task_file_stem
 from ggen.runner.console import Console, OutputMode
@@ -137,7 +137,10 @@ class Session:
             grace=options.grace,
             environ=env_inputs_values(make),  # tasks get the values their keys were made from
         )
-        Path(self.exec_options.control_dir).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(self.exec_options.control_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WriteError(self.exec_options.control_dir, exc) from exc
         self.recipes: dict[str, Recipe] = {}
         self.keys: dict[str, str] = {}
         self._index: InputIndex | None = None
@@ -211,7 +214,7 @@ class Session:
         try:
             restored = self.store.restore(manifest, ws_dir, outputs=phase.outputs, memo=self.memo)
             if not self._same_file(log_path, manifest.log_digest):
-                write_bytes_atomic(log_path, self.store.read_log(manifest))
+                write_chunks_atomic(log_path, self.store.log_chunks(manifest))
         except UnsafeEntry as exc:
             self.console.warn(f"{task.id}: cache entry {key} refused ({exc}); running it")
             return None
@@ -303,7 +306,7 @@ class Session:
         if result.status is Status.OK and cache is CacheStatus.MISS and self.store and key:
             if self._inputs_changed(task):
                 return result
-            log = (self.root / result.log).read_bytes() if result.log else b""
+            log = self.root / result.log if result.log else b""  # copied in chunks
             manifest = self.store.save(
                 key,
                 workspace=task.workspace,
@@ -457,7 +460,7 @@ def _run_locked(
     )
     write_summary(make, summary, Path(options.summary_path) if options.summary_path else None)
     recipes = {tid: r.to_json() for tid, r in session.recipes.items()}
-    record_state(make, run_id, summary, ordered, recipes)
+    record_state(make, run_id, summary, ordered, recipes, console.warn)
     if options.trace_path:
         from ggen.report.trace import write_trace
 

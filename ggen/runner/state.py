@@ -10,14 +10,19 @@
 - ``.ggen/runs/<run-id>.json``: one summary per run (schema in the README), the most recent
   ``MAX_RUNS`` kept.
 For the project root as a workspace (``.``), both sets of fields share the root file.
+
+State is advisory: a state file that cannot be read, is not JSON, or is JSON of the wrong shape
+(``{"phases": {"build": 5}}``) is ignored with a warning naming it, and the next run that
+records anything there rewrites it whole. ``state_problem`` is the shape every reader relies on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +54,152 @@ def read_json(path: Path) -> Any:
         return None
 
 
+Warn = Callable[[str], None]
+
+_NONE = type(None)
+_Check = Callable[[object], str | None]  # None, or where and what: ".a[2]: expected an int"
+
+
+def _typed(*types: type) -> _Check:
+    names = " or ".join("null" if t is _NONE else t.__name__ for t in types)
+
+    def check(value: object) -> str | None:
+        return None if isinstance(value, types) else f": expected {names}"
+
+    return check
+
+
+def _list_of(item: _Check) -> _Check:
+    def check(value: object) -> str | None:
+        if not isinstance(value, list):
+            return ": expected a list"
+        for i, element in enumerate(value):
+            problem = item(element)
+            if problem:
+                return f"[{i}]{problem}"
+        return None
+
+    return check
+
+
+def _dict_of(item: _Check) -> _Check:
+    def check(value: object) -> str | None:
+        if not isinstance(value, dict):
+            return ": expected an object"
+        for name, element in value.items():
+            problem = item(element)
+            if problem:
+                return f".{name}{problem}"
+        return None
+
+    return check
+
+
+def _fields(**fields: _Check) -> _Check:
+    """An object whose listed fields, where present, pass their checks (others are kept)."""
+
+    def check(value: object) -> str | None:
+        if not isinstance(value, dict):
+            return ": expected an object"
+        for name, field_check in fields.items():
+            if name in value:
+                problem = field_check(value[name])
+                if problem:
+                    return f".{name}{problem}"
+        return None
+
+    return check
+
+
+_STR, _INT = _typed(str), _typed(int)
+_OPT_STR, _OPT_INT = _typed(str, _NONE), _typed(int, _NONE)
+_STATE = _fields(
+    version=_INT,
+    project=_STR,
+    workspace=_STR,
+    last_phase=_STR,
+    # root: the last run, recent runs, every task's last outcome
+    last_run=_fields(
+        run_id=_STR,
+        exit_code=_INT,
+        command=_list_of(_STR),
+        started_ms=_INT,
+        wall_ms=_INT,
+        totals=_typed(dict),
+    ),
+    runs=_list_of(_STR),
+    tasks=_dict_of(
+        _fields(
+            key=_OPT_STR,
+            status=_STR,
+            cache=_STR,
+            exit_code=_OPT_INT,
+            finished_ms=_OPT_INT,
+            duration_ms=_INT,
+        )
+    ),
+    # per workspace (the root's own fields too)
+    recipes=_dict_of(_typed(dict)),
+    phase_history=_list_of(
+        _fields(phase=_STR, started_ms=_INT, duration_ms=_INT, success=_typed(bool))
+    ),
+    cache_keys=_dict_of(_STR),
+    phases=_dict_of(
+        _fields(
+            key=_OPT_STR,
+            status=_STR,
+            exit_code=_OPT_INT,
+            cache=_STR,
+            wall_ms=_INT,
+            cpu_ms=_INT,
+            max_rss_kb=_INT,
+            attempts=_INT,
+            durations=_list_of(_INT),
+            finished_ms=_OPT_INT,
+            error=_OPT_STR,
+        )
+    ),
+)
+
+
+def state_problem(data: object) -> str | None:
+    """What is wrong with the shape of a state file's contents (``phases.build: expected an
+    object``), or None when every field ggen reads has the type it expects."""
+    problem = _STATE(data)
+    if problem is None:
+        return None
+    return problem[2:] if problem.startswith(": ") else problem[1:]
+
+
+def _stderr_warning(message: str) -> None:
+    sys.stderr.write(f"ggen: warning: {message}\n")
+
+
+def read_state(path: Path, warn: Warn | None = None) -> dict[str, Any]:
+    """The state file at ``path``, or ``{}`` when it is missing, or (with a warning naming it)
+    unreadable, not JSON, or of the wrong shape: it is then rewritten by the next record."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        problem: str | None = f"cannot be read ({exc.strerror or exc})"
+        data: Any = None
+    else:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            problem = "is not valid JSON"
+        else:
+            problem = state_problem(data)
+            problem = problem and f"has the wrong shape ({problem})"
+    if problem is None:
+        assert isinstance(data, dict)
+        return data
+    (warn or _stderr_warning)(f"state file {path} {problem}: ignored; the next run rewrites it")
+    return {}
+
+
 def new_run_id() -> str:
     """A unique run id that sorts by start time: ``20261125-182000-123-1a2b3c`` (UTC, ms)."""
     now = time.time()
@@ -70,20 +221,19 @@ def workspace_state_path(make: Make, workspace: str) -> Path:
     return Path(make.root) / rel / GGEN_DIR / "state.json"
 
 
-def load_recipe(make: Make, workspace: str, phase: str) -> Any:
+def load_recipe(make: Make, workspace: str, phase: str, warn: Warn | None = None) -> Any:
     """What the key of (workspace, phase) was made of when it last succeeded, or None."""
     path = (
         root_state_path(make)
         if workspace == ROOT_WORKSPACE
         else workspace_state_path(make, workspace)
     )
-    data = read_json(path)
-    return (data.get("recipes") or {}).get(phase) if isinstance(data, dict) else None
+    return (read_state(path, warn).get("recipes") or {}).get(phase)
 
 
-def load_root_state(make: Make) -> dict[str, Any]:
-    data = read_json(root_state_path(make))
-    return data if isinstance(data, dict) else {}
+def load_root_state(make: Make, warn: Warn | None = None) -> dict[str, Any]:
+    """The root state file (``{}`` when missing or unusable, see ``read_state``)."""
+    return read_state(root_state_path(make), warn)
 
 
 def totals(results: Iterable[TaskResult]) -> dict[str, Any]:
@@ -200,12 +350,13 @@ def record_state(
     summary: Mapping[str, Any],
     results: Sequence[TaskResult],
     recipes: Mapping[str, Any] | None = None,
+    warn: Warn | None = None,
 ) -> int:
     """Update the root state and the state of every workspace where something changed.
 
     ``recipes`` (task id -> what its key was made of) are kept with each successful task's
     entry, for ``ggen explain``. Returns the number of workspace files written."""
-    root_state = load_root_state(make)
+    root_state = load_root_state(make, warn)
     index: dict[str, Any] = root_state.get("tasks") or {}
     changed: dict[str, list[TaskResult]] = {}
     for r in results:
@@ -225,8 +376,7 @@ def record_state(
     root_updates: list[TaskResult] = changed.pop(ROOT_WORKSPACE, [])
     for workspace, items in changed.items():
         path = workspace_state_path(make, workspace)
-        data = read_json(path)
-        state = data if isinstance(data, dict) else {}
+        state = read_state(path, warn)
         _apply(state, workspace, items, recipes or {})
         write_json_atomic(path, state)
         written += 1

@@ -5,6 +5,10 @@ new bytes of every followed file a few times a second and hands out complete lin
 line still being written stays until its newline arrives, or until the task ends (``finish``),
 which also hands out what is left. A file that shrinks (a task run again, truncating its log)
 is read again from its start.
+
+Memory stays bounded whatever a task writes: files are read ``MAX_READ`` bytes at a time, and
+a line longer than ``MAX_LINE`` bytes (a progress bar redrawn with ``\r``, minified output) is
+handed out in pieces of at most that size, cut between UTF-8 characters.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 POLL_S = 0.1
 MAX_READ = 1 << 20  # bytes read at once
+MAX_LINE = 64 * 1024  # bytes of a line handed out at once; a longer one comes in pieces
 
 
 @dataclass
@@ -97,30 +102,53 @@ class LogTailer:
                     return
 
     def _read(self, key: str, followed: _Followed, final: bool) -> None:
-        data = _new_bytes(followed)
-        if data or final:
+        for data in _new_chunks(followed):
             lines = (followed.partial + data).split(b"\n")
             followed.partial = lines.pop()
-            if final and followed.partial:
-                lines.append(followed.partial)
-                followed.partial = b""
             for line in lines:
-                self._emit(key, line.decode("utf-8", "replace").rstrip("\r"))
+                self._emit_pieces(key, line)
+            while len(followed.partial) > MAX_LINE:
+                cut = _piece_end(followed.partial)
+                self._emit_line(key, followed.partial[:cut])
+                followed.partial = followed.partial[cut:]
+        if final and followed.partial:
+            self._emit_line(key, followed.partial)
+            followed.partial = b""
+
+    def _emit_pieces(self, key: str, line: bytes) -> None:
+        while len(line) > MAX_LINE:
+            cut = _piece_end(line)
+            self._emit_line(key, line[:cut])
+            line = line[cut:]
+        self._emit_line(key, line)
+
+    def _emit_line(self, key: str, line: bytes) -> None:
+        self._emit(key, line.decode("utf-8", "replace").rstrip("\r"))
 
 
-def _new_bytes(followed: _Followed) -> bytes:
-    """What was appended to the file since the last read ("" if it does not exist yet)."""
+def _piece_end(data: bytes) -> int:
+    """Where to cut the first piece of an over-long line: at most ``MAX_LINE`` bytes, not in
+    the middle of a UTF-8 character (continuation bytes are 0b10xxxxxx)."""
+    cut = MAX_LINE
+    while cut > MAX_LINE - 4 and data[cut] & 0xC0 == 0x80:
+        cut -= 1
+    return cut if data[cut] & 0xC0 != 0x80 else MAX_LINE
+
+
+def _new_chunks(followed: _Followed) -> Iterator[bytes]:
+    """What was appended to the file since the last read, ``MAX_READ`` bytes at a time
+    (nothing if it does not exist yet)."""
     try:
         st = os.stat(followed.path)
     except OSError:
-        return b""
+        return
     if followed.fd is not None and st.st_ino != followed.inode:
         _close(followed)  # replaced by a new file: start over on that one
     if followed.fd is None:
         try:
             followed.fd = os.open(followed.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except OSError:
-            return b""
+            return
         followed.inode = os.fstat(followed.fd).st_ino
         followed.offset = 0
         followed.partial = b""
@@ -128,14 +156,12 @@ def _new_bytes(followed: _Followed) -> bytes:
     if size < followed.offset:
         followed.offset = 0  # truncated: the task is writing it anew
         followed.partial = b""
-    chunks = []
-    while followed.offset < size:
+    while followed.fd is not None and followed.offset < size:
         chunk = os.pread(followed.fd, min(MAX_READ, size - followed.offset), followed.offset)
         if not chunk:
             break
         followed.offset += len(chunk)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        yield chunk
 
 
 def _close(followed: _Followed) -> None:
