@@ -23,7 +23,7 @@ from dask_cluster import DaskCluster, dask_cluster
 from monorepo import write_tree
 
 from ggen.make import ExecutorKind, Make, load_make
-from ggen.runner.dispatch import Dispatcher
+from ggen.runner.dispatch import Dispatcher, pool_needed
 from ggen.runner.execute import ExecOptions
 from ggen.runner.plan import Task, build_plan
 from ggen.runner.results import Status, TaskResult
@@ -318,3 +318,44 @@ def test_an_interrupt_stops_running_tasks_and_starts_no_other(
         Status.SKIPPED,
     ]
     assert not [e for e in p.events() if e[0] == "end"]
+
+
+def _tasks(n: int, parallel: bool | None) -> tuple[Task, ...]:
+    return tuple(Task(f"w{i}:build", f"w{i}", "build", (), parallel=parallel) for i in range(n))
+
+
+@pytest.mark.parametrize(
+    ("n", "parallel", "limits", "all_run", "needed"),
+    [
+        (4, None, Limits(jobs=2, parallel=True), True, True),  # -j2: every phase parallel
+        (4, True, Limits(jobs=2), True, True),  # parallel = true phases
+        (4, None, Limits(jobs=2), True, False),  # one at a time: each runs alone, here
+        (4, True, Limits(jobs=1, parallel=True), True, False),  # -j1
+        (1, True, Limits(jobs=4, parallel=True), True, False),  # a lone task
+        (4, True, Limits(jobs=4, parallel=True), False, False),  # the cache may answer
+    ],
+)
+def test_the_pool_is_started_ahead_only_when_the_run_will_need_it(
+    n: int, parallel: bool | None, limits: Limits, all_run: bool, needed: bool
+) -> None:
+    assert pool_needed(_tasks(n, parallel), limits, all_run=all_run) is needed
+
+
+def test_a_pool_started_ahead_runs_even_a_lone_task(tmp_path: Path) -> None:
+    """Once ``prestart`` began a pool, a lone task goes to it (never into this process while
+    the pool starts on another thread)."""
+    p = Project(tmp_path / "p", ExecutorKind.LOKY, None, 1, "sleep 0.1")
+    control = p.root / ".ggen/control"
+    control.mkdir(parents=True)
+    options = ExecOptions(logs_dir=str(p.root / ".ggen/logs"), control_dir=str(control))
+    limits = Limits(jobs=2, parallel=True)
+    dispatcher = Dispatcher(p.make, ExecutorKind.LOKY, limits, options, p.warnings.append)
+    dispatcher.prestart()
+    try:
+        plan = build_plan(p.make, ("build",), ())
+        outcome = schedule(plan.tasks, Runner(dispatcher), limits)
+    finally:
+        dispatcher.close()
+    assert outcome.results["w0:build"].status is Status.OK
+    ((_, _, parent),) = [e for e in p.events() if e[0] == "start"]
+    assert parent != os.getpid()

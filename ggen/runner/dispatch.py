@@ -7,7 +7,9 @@ future of a task whose worker died with ``WorkerDied``, and ``retry`` applies th
 (``may_start_again``) to the deaths counted here.
 
 The pool is made only when the first task has to run, so a fully cached run never starts one;
-a lone task (nothing else to run or running) runs in this process while no pool exists.
+a lone task (nothing else to run or running) runs in this process while no pool exists. When a
+run is known to need it (``pool_needed``), the pool starts in the background at once, while the
+run plans and hashes, so that its workers are up when the first tasks are submitted.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from ggen.runner.results import Status, TaskResult
 from ggen.runner.schedule import Limits
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from ggen.runner.control import Watchdog
 
@@ -46,6 +48,15 @@ class ClusterThreads:
 
     def __call__(self) -> int:
         return self.threads
+
+
+def pool_needed(tasks: Sequence[Task], limits: Limits, *, all_run: bool) -> bool:
+    """Whether a run of ``tasks`` will start a pool, told cheaply before anything is hashed:
+    when every task will run (``all_run``: no cache to answer, or none written here yet) and
+    two of them may run at once. Otherwise the pool waits for a second task to run."""
+    if not all_run or limits.cap() < 2 or len(tasks) < 2:
+        return False
+    return limits.parallel or sum(1 for t in tasks if t.parallel) >= 2
 
 
 class Dispatcher:
@@ -73,6 +84,8 @@ class Dispatcher:
         self._executor: TaskExecutor | None = None
         self._inline: TaskExecutor | None = None  # runs lone tasks in this process (submit)
         self._watchdog: Watchdog | None = None
+        self._warming: threading.Thread | None = None  # starting the pool ahead (prestart)
+        self._pool_lock = threading.Lock()
         self._swept = False
         self._deaths: dict[str, int] = {}  # task id -> starts lost with a dead worker, retried
 
@@ -87,19 +100,32 @@ class Dispatcher:
     # the executor -------------------------------------------------------------------------
     def executor(self) -> TaskExecutor:
         """The run's executor, made on first use."""
-        if self._executor is None:
-            from ggen.runner.pools import make_executor
+        with self._pool_lock:
+            if self._executor is None:
+                from ggen.runner.pools import make_executor
 
-            self._executor = make_executor(
-                self.kind,
-                self.make,
-                self.limits.jobs,
-                self.scheduler,
-                self.exec_options.control_dir,
-            )
-            if isinstance(self.limits.capacity, ClusterThreads):
-                self.limits.capacity.threads = self._executor.capacity()
-        return self._executor
+                control = self.exec_options.control_dir
+                executor = make_executor(
+                    self.kind, self.make, self.limits.jobs, self.scheduler, control
+                )
+                if isinstance(self.limits.capacity, ClusterThreads):
+                    self.limits.capacity.threads = executor.capacity()
+                self._executor = executor
+            return self._executor
+
+    def prestart(self) -> None:
+        """Start the loky pool now, in the background, and its workers with it: the run will
+        need it (``pool_needed``), and its workers start while the run plans and hashes."""
+        if self.kind is not ExecutorKind.LOKY or self._warming is not None:
+            return
+        self._warming = threading.Thread(target=self._warm, name="ggen-pool-start", daemon=True)
+        self._warming.start()
+
+    def _warm(self) -> None:
+        from ggen.runner.pools import warm_up
+
+        with contextlib.suppress(Exception):  # the pool's errors show on its first real task
+            warm_up(self.executor(), self.limits.jobs)
 
     def _in_process(self, alone: bool) -> TaskExecutor | None:
         """The executor running in this process that ``submit`` should use, if any.
@@ -109,7 +135,7 @@ class Dispatcher:
         costs more than most single tasks. Commands run here are watched by a ``Watchdog``."""
         kind = self.kind
         if kind is not ExecutorKind.INLINE and not (
-            alone and kind is ExecutorKind.LOKY and self._executor is None
+            alone and kind is ExecutorKind.LOKY and self._executor is None and self._warming is None
         ):
             return None
         if self._watchdog is None:
@@ -260,6 +286,9 @@ class Dispatcher:
         """Shut the pool down (its workers finish what they run), clear the stop flag."""
         from ggen.runner.control import clear_stop
 
+        if self._warming is not None:
+            self._warming.join()
+            self._warming = None
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             if self._executor.rebuilds:

@@ -79,6 +79,18 @@ class InlineExecutor(Executor):
         """Nothing to drop: a call here is over when ``submit`` returns."""
 
 
+def _up() -> int:
+    """A call that returns once a worker runs it."""
+    return os.getpid()
+
+
+def warm_up(executor: TaskExecutor, workers: int) -> None:
+    """Start the workers of a process pool now; return when they answer."""
+    if isinstance(executor, ResilientExecutor):
+        for future in [executor.submit(_up) for _ in range(workers)]:
+            future.result()
+
+
 def _tracked(pid_file: str, fn: Callable[..., T], args: tuple[Any, ...], kwargs: Any) -> T:
     """Runs in the worker: write this worker's pid to ``pid_file`` for the call's duration."""
     tmp = f"{pid_file}.tmp"

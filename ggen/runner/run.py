@@ -26,7 +26,7 @@ from ggen.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TASK_FAILED, InternalErr
 from ggen.make import ExecutorKind, Make, Phase
 from ggen.names import task_file_stem
 from ggen.runner.console import Console, OutputMode
-from ggen.runner.dispatch import ClusterThreads, Dispatcher
+from ggen.runner.dispatch import ClusterThreads, Dispatcher, pool_needed
 from ggen.runner.execute import ExecOptions
 from ggen.runner.plan import Plan, Task, build_plan
 from ggen.runner.results import CacheStatus, Status, TaskResult
@@ -36,6 +36,7 @@ from ggen.runner.state import (
     ggen_dir,
     new_run_id,
     record_state,
+    root_state_path,
     write_summary,
 )
 from ggen.task_env import env_inputs_values
@@ -405,6 +406,9 @@ def _run_locked(
     store = open_store(make, options, console.warn)
     remote = open_remote(make, options, console.warn)
     session = Session(make, options, console, limits, store, remote, memo)
+    all_run = options.no_cache or options.force or not root_state_path(make).exists()
+    if pool_needed(plan.tasks, limits, all_run=all_run):
+        session.dispatch.prestart()
     console.begin(len(plan.tasks))
     interrupted = False
     results: dict[str, TaskResult] = {}
