@@ -80,6 +80,12 @@ class Runner:
     def interrupt(self, hard: bool) -> None:
         self.dispatch.interrupt(hard)
 
+    def queue_ahead(self) -> int:
+        return self.dispatch.queue_ahead()
+
+    def cancel(self, future: Future[TaskResult]) -> bool:
+        return self.dispatch.cancel(future)
+
 
 class Project:
     """A project of workspaces w0..w{n-1} with one ``build`` phase, and a way to run it."""

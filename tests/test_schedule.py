@@ -80,6 +80,12 @@ class FakeRunner:
     def interrupt(self, hard: bool) -> None:
         pass
 
+    def queue_ahead(self) -> int:
+        return 0
+
+    def cancel(self, future: Future[TaskResult]) -> bool:
+        return future.cancel()
+
 
 def project(n: int = 4, phases: tuple[Phase, ...] | None = None, chain: bool = False) -> Make:
     ws = [
@@ -241,6 +247,72 @@ def test_a_task_not_retried_fails_and_fail_fast_stops_the_run() -> None:
     assert out.results["w0:build"].error == "worker died"
     assert runner.started == ["w0:build"]
     assert {out.results[f"w{i}:build"].status for i in (1, 2, 3)} == {Status.SKIPPED}
+
+
+class QueueingRunner(FakeRunner):
+    """An executor of ``jobs`` threads that takes ``ahead`` more tasks in its queue; tasks in
+    ``quick`` take 0.05 s."""
+
+    def __init__(self, jobs: int, ahead: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.pool = ThreadPoolExecutor(jobs)
+        self.ahead = ahead
+        self.max_in_flight = 0
+        self.withdrawn: list[str] = []
+        self.futures: dict[Future[TaskResult], str] = {}
+        self.quick: set[str] = set()
+
+    def _work(self, task: Task) -> TaskResult:
+        if task.id not in self.quick:
+            return super()._work(task)
+        time.sleep(0.05)
+        with self.lock:
+            self.started.append(task.id)
+        status = Status.FAILED if task.id in self.fail else Status.OK
+        return TaskResult(task.id, task.workspace, task.phase, status, exit_code=1)
+
+    def submit(self, task: Task, *, alone: bool = False) -> Future[TaskResult]:
+        future = super().submit(task)
+        self.futures[future] = task.id
+        in_flight = sum(1 for f in self.futures if not f.done())
+        self.max_in_flight = max(self.max_in_flight, in_flight)
+        return future
+
+    def queue_ahead(self) -> int:
+        return self.ahead
+
+    def cancel(self, future: Future[TaskResult]) -> bool:
+        if future.cancel():
+            self.withdrawn.append(self.futures[future])
+            return True
+        return False
+
+
+def test_tasks_wait_at_the_executor_ahead_of_its_workers() -> None:
+    plan = build_plan(project(8), ["build"])
+    runner = QueueingRunner(jobs=2, ahead=2, delay=0.05)
+    out = schedule(plan.tasks, runner, Limits(jobs=2, parallel=True))
+    assert {r.status for r in out.results.values()} == {Status.OK}
+    assert runner.max_active == 2  # two run at once, as -j2 says
+    assert runner.max_in_flight == 4  # and two more wait for them
+
+
+def test_after_a_failure_the_tasks_waiting_ahead_never_start() -> None:
+    """w0 fails first; its thread takes the next task in the queue (w2) before the loop
+    hears of it, as a pool's free worker does; w3, still waiting, never starts."""
+    plan = build_plan(project(6), ["build"])
+    runner = QueueingRunner(jobs=2, ahead=2, fail={"w0:build"}, delay=0.5)
+    runner.quick = {"w0:build"}
+    out = schedule(plan.tasks, runner, Limits(jobs=2, parallel=True))
+    assert out.results["w0:build"].status is Status.FAILED
+    assert runner.withdrawn == ["w3:build"]
+    assert sorted(runner.started) == ["w0:build", "w1:build", "w2:build"]
+    for tid in ("w3:build", "w4:build", "w5:build"):
+        assert out.results[tid].status is Status.SKIPPED
+        assert out.results[tid].error == "not started: an earlier task failed"
+    # those that had started ran to their end
+    assert out.results["w1:build"].status is Status.OK
+    assert out.results["w2:build"].status is Status.OK
 
 
 def test_fail_fast_skips_the_rest_and_dependents() -> None:

@@ -268,6 +268,12 @@ class DaskExecutor(Executor):
         """How many tasks the cluster runs at once: its workers' threads, now."""
         return sum(int(n) for n in self._client.nthreads().values())
 
+    def queue_ahead(self) -> int:
+        return 0  # the Dask scheduler queues and places tasks itself
+
+    def cancel(self, future: Future[TaskResult]) -> bool:
+        return False  # submit no more than the cluster runs, so nothing waits to be cancelled
+
     def interrupt(self) -> None:
         """The run is being interrupted: submit no task again after a worker's death. (Tasks
         that have not started yet see the stop flag in the control directory and end at once.)

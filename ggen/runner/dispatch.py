@@ -263,6 +263,14 @@ class Dispatcher:
         for thread in [stop_in_background(pgid, grace) for pgid in strays]:
             thread.join()
 
+    def queue_ahead(self) -> int:
+        """Tasks the executor may hold beyond what it runs (none before it exists)."""
+        return self._executor.queue_ahead() if self._executor is not None else 0
+
+    def cancel(self, future: Future[TaskResult]) -> bool:
+        """Keep a task submitted ahead from starting, if no worker started it."""
+        return self._executor.cancel(future) if self._executor is not None else False
+
     # stopping -----------------------------------------------------------------------------
     def interrupt(self, hard: bool) -> None:
         """Stop every running command's process group: TERM, then KILL after the grace period

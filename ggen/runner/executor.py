@@ -88,6 +88,14 @@ class TaskExecutor(Protocol):
     def capacity(self) -> int:
         """How many tasks the executor runs at once now (0: it cannot tell)."""
 
+    def queue_ahead(self) -> int:
+        """How many tasks may wait at the executor beyond ``capacity`` (0: submit no more
+        than it runs), so that a worker finds its next task there the moment it is free."""
+
+    def cancel(self, future: Future[TaskResult]) -> bool:
+        """Make sure the task of ``future`` never starts: True if so (the future ends
+        cancelled), False if it has started (or may have: it runs to its end)."""
+
     def interrupt(self) -> None:
         """The run is being interrupted: start nothing again, drop what has not started."""
 

@@ -75,6 +75,12 @@ class InlineExecutor(Executor):
     def capacity(self) -> int:
         return 1
 
+    def queue_ahead(self) -> int:
+        return 0
+
+    def cancel(self, future: Future[TaskResult]) -> bool:
+        return False  # over when submit returns
+
     def interrupt(self) -> None:
         """Nothing to drop: a call here is over when ``submit`` returns."""
 
@@ -91,8 +97,27 @@ def warm_up(executor: TaskExecutor, workers: int) -> None:
             future.result()
 
 
-def _tracked(pid_file: str, fn: Callable[..., T], args: tuple[Any, ...], kwargs: Any) -> T:
-    """Runs in the worker: write this worker's pid to ``pid_file`` for the call's duration."""
+class _NotRun:
+    """What a call answers instead of running when it was cancelled before it started."""
+
+
+def _claim(path: str) -> bool:
+    """Create ``path`` if nobody did: the worker starting a call and ``cancel`` both claim the
+    call's claim file, and only the first one to do so has its way."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        return False
+    return True
+
+
+def _tracked(
+    pid_file: str, fn: Callable[..., T], args: tuple[Any, ...], kwargs: Any
+) -> T | _NotRun:
+    """Runs in the worker: claim the call (unless ``cancel`` did), then write this worker's pid
+    to ``pid_file`` for the call's duration."""
+    if not _claim(f"{pid_file}.claim"):
+        return _NotRun()
     tmp = f"{pid_file}.tmp"
     with open(tmp, "w") as f:
         f.write(str(os.getpid()))
@@ -116,6 +141,8 @@ class _Call:
     generation: int = -1  # the pool it was last submitted to
     inner: Future[Any] | None = None
     breaks: int = 0
+    cancelled: bool = False  # claimed by ``cancel`` before a worker started it
+    started: bool = False  # a worker of a pool that broke since had started it
 
 
 class ResilientExecutor(Executor):
@@ -171,6 +198,26 @@ class ResilientExecutor(Executor):
     def capacity(self) -> int:
         return self._workers
 
+    def queue_ahead(self) -> int:
+        """One task waiting for each worker."""
+        return self._workers
+
+    def cancel(self, future: Future[Any]) -> bool:
+        """Keep the call of ``future`` from starting, if no worker has started it yet."""
+        with self._lock:
+            call = next((c for c in self._calls.values() if c.outer is future), None)
+        if call is None:
+            return future.cancelled()
+        if call.started:
+            return False  # it ran when the pool broke: it runs again to its end
+        if not _claim(self._pid_file(call) + ".claim"):
+            return False  # a worker started it
+        call.cancelled = True
+        if call.inner is not None:
+            call.inner.cancel()  # if still in the pool's own queue; else the worker skips it
+        self._settle(call, CancelledError())
+        return True
+
     def _pid_file(self, call: _Call) -> str:
         return os.path.join(self._dir, f"{call.seq}.pid")
 
@@ -214,15 +261,19 @@ class ResilientExecutor(Executor):
     def _on_done(self, call: _Call, generation: int, pool: Executor, inner: Future[Any]) -> None:
         """Callback of an inner future; on a broken pool, loky's thread calls it before it
         kills the surviving workers, which is what ``_find_culprits`` relies on."""
-        if inner.cancelled():
-            self._settle(call, CancelledError())
-            return
-        exc = inner.exception()
-        if exc is None:
-            self._settle(call, None, inner.result())
-            return
+        exc = None if inner.cancelled() else inner.exception()
         if not isinstance(exc, BrokenProcessPool):
-            self._settle(call, exc)
+            if inner.cancelled():
+                self._settle(call, CancelledError())
+            elif exc is not None:
+                self._settle(call, exc)
+            elif isinstance(inner.result(), _NotRun):
+                self._settle(call, CancelledError())
+            else:
+                self._settle(call, None, inner.result())
+            # only once settled: ``cancel`` must not claim a call that has ended
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._pid_file(call) + ".claim")
             return
         with self._lock:
             if generation not in self._culprits:
@@ -275,16 +326,23 @@ class ResilientExecutor(Executor):
             if stopping:
                 self._settle(call, BrokenProcessPool("the pool broke during the interrupt"))
                 continue
+            if call.cancelled:
+                self._settle(call, CancelledError())
+                continue
             call.breaks += 1
             if not culprits and call.breaks >= self._max_breaks:
                 self._settle(call, WorkerDied(None, None))
                 continue
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._pid_file(call))  # its worker is dead; it says nothing now
+            call.started = call.started or os.path.exists(self._pid_file(call) + ".claim")
+            for stale in (self._pid_file(call), self._pid_file(call) + ".claim"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(stale)  # its worker is dead; it says nothing now
             self._launch(call)
 
     def _settle(self, call: _Call, exc: BaseException | None, result: Any = None) -> None:
         with self._lock:
+            if call.outer.done():
+                return
             self._calls.pop(call.seq, None)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._pid_file(call))

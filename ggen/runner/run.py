@@ -293,6 +293,12 @@ class Session:
     def interrupt(self, hard: bool) -> None:
         self.dispatch.interrupt(hard)
 
+    def queue_ahead(self) -> int:
+        return self.dispatch.queue_ahead()
+
+    def cancel(self, future: Future[TaskResult]) -> bool:
+        return self.dispatch.cancel(future)
+
     def complete(self, task: Task, result: TaskResult) -> TaskResult:
         """Store the outputs and log of a task that succeeded."""
         phase = self._phase(task)
