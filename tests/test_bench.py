@@ -285,7 +285,7 @@ def test_cli_run_writes_json_and_markdown(tmp_path: Path) -> None:
     code = main(
         [
             "--sizes", "5", "--reps", "1", "--files", "2", "--kib", "1",
-            "--tools", "ggen,make", "--no-parallel", "--no-micro",
+            "--tools", "ggen,make", "--no-parallel", "--no-micro", "--ts-sizes", "",
             "--work", str(tmp_path / "work"), "--out", str(out), "--results-md", str(md),
         ]
     )  # fmt: skip
@@ -379,3 +379,24 @@ def test_ts_cold_scenario_with_the_real_tools(tmp_path: Path) -> None:
     row = next(line for line in section.splitlines() if line.startswith("| 3 | "))
     ratio = row.split("|")[-2].strip()
     assert ratio.endswith("x") if len(tools) == 2 else ratio == "n/a"
+
+
+def test_cli_run_adds_the_typescript_section(tmp_path: Path) -> None:
+    out, md = tmp_path / "results", tmp_path / "RESULTS.md"
+    code = main(
+        [
+            "--sizes", "2", "--reps", "1", "--files", "1", "--kib", "1", "--tools", "ggen",
+            "--no-parallel", "--no-micro", "--ts-sizes", "3",
+            "--work", str(tmp_path / "work"), "--out", str(out), "--results-md", str(md),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    (json_file,) = out.glob("*.json")
+    rows = orjson.loads(json_file.read_bytes())["results"]
+    ts = [r for r in rows if r["scenario"] == Scenario.TS_COLD.value]
+    assert [(r["tool"], r["workspaces"], r["verdict"], r["ran"]) for r in ts] == [
+        ("ggen", 3, "ok", 3)
+    ]
+    text = md.read_text()
+    assert text.startswith("# ggen benchmark results") and "| cold | 2 |" in text
+    assert f"\n{TS_SECTION}\n" in text and "| 3 | " in text
