@@ -29,6 +29,7 @@ from pathlib import Path
 import orjson
 
 from bench.generate_ts import TsSpec, TsTree, generate_ts, pnpm_install, remove_outputs
+from bench.remote import SECTION as REMOTE_SECTION
 from bench.scenarios import Expect, Plan, Result, Scenario, Verdict, _run_scenario, _Track
 from bench.tools import Tool, ToolName, default_peers_dir, find_tools
 
@@ -149,13 +150,18 @@ def _cell(r: Result | None) -> str:
 
 def into_results(path: Path, section: str) -> None:
     """Replace the TypeScript section of ``path`` (from its heading to the next ``## ``
-    heading or the end) with ``section``, or append it; the rest is kept as it is."""
+    heading or the end) with ``section``; without one, put it before the remote-cache section
+    (which ``bench.remote`` writes last, dropping what follows it) or at the end. The rest is
+    kept as it is."""
     text = path.read_text() if path.exists() else "# ggen benchmark results\n"
     head, found, rest = text.partition(SECTION)
     tail = ""
     if found:
         after = rest.find("\n## ")
         tail = rest[after + 1 :] if after >= 0 else ""
+    elif f"\n{REMOTE_SECTION}" in text:
+        head, _, rest = text.partition(f"\n{REMOTE_SECTION}")
+        tail = REMOTE_SECTION + rest
     body = head.rstrip() + "\n\n" + section
     if tail:
         body += "\n" + tail
