@@ -110,17 +110,20 @@ def run_ts(
     return checked
 
 
-def render(results: Sequence[Result], plan: Plan, versions: str) -> str:
-    """The section of RESULTS.md: one row per size, ggen, turbo and their ratio."""
+def render(results: Sequence[Result], plan: Plan, versions: str, load: str = "") -> str:
+    """The section of RESULTS.md: one row per size, ggen, turbo and their ratio; ``load``
+    (the load average at the start and end, say) is added to the text."""
     lines = [
         SECTION,
         "",
         f"`python -m bench.typescript`: a pnpm monorepo of N TypeScript packages "
         "(`bench/generate_ts.py`: `tsc -b` builds, two `workspace:*` dependencies each, in "
-        f"layers of 4), cold builds at -j{plan.jobs} (no dist/, tsbuildinfo, cache or state), "
+        f"layers of {TsSpec().width}), cold builds at -j{plan.jobs} (no dist/, tsbuildinfo, "
+        "cache or state), "
         f"median of {plan.reps} runs after {plan.warmup} warm-up, the tools alternating; ggen "
         'runs `script = "build"` phases itself, turbo runs `pnpm run build` for every task. '
-        f"Outputs of both are checked byte-identical. Versions: {versions}.",
+        f"Outputs of both are checked byte-identical. Versions: {versions}."
+        + (f" Load average at start/end: {load}." if load else ""),
         "",
         "| N | ggen (s) | turbo (s) | ggen / turbo |",
         "|---:|---:|---:|---:|",
@@ -188,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     for tool in tools:
         _log(f"{tool.name.value:8} {tool.version:24} {' '.join(tool.exe)}")
     plan = Plan(jobs=args.jobs, reps=args.reps, warmup=args.warmup)
+    load_start = os.getloadavg()[0]
     work = args.work or Path(tempfile.mkdtemp(prefix="ggen-bench-ts-"))
     results: list[Result] = []
     try:
@@ -197,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
     versions = ", ".join(f"{t.name.value} {t.version}" for t in tools)
-    section = render(results, plan, versions)
+    section = render(results, plan, versions, f"{load_start:.2f} / {os.getloadavg()[0]:.2f}")
     print(section)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     args.out.mkdir(parents=True, exist_ok=True)
