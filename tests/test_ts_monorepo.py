@@ -15,11 +15,14 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 from monorepo import ggen
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.generate_ts import TsSpec, TsTree, change_source, generate_ts, pnpm_install
 from bench.generate_ts import remove_outputs as remove_ts_outputs
