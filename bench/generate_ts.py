@@ -346,3 +346,11 @@ def pnpm_install(root: Path, *, timeout: float = 600) -> None:
         timeout=timeout,
         env=env,
     )
+
+
+def git_init(root: Path) -> None:
+    """Make ``root`` a git repository with everything not ignored committed, as a real
+    monorepo is (turbo hashes through git; ggen's file walks honour .gitignore)."""
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "-C", str(root)]
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "tree"]):
+        subprocess.run([*git, *args], check=True, capture_output=True, timeout=120)

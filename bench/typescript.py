@@ -28,7 +28,14 @@ from pathlib import Path
 
 import orjson
 
-from bench.generate_ts import TsSpec, TsTree, generate_ts, pnpm_install, remove_outputs
+from bench.generate_ts import (
+    TsSpec,
+    TsTree,
+    generate_ts,
+    git_init,
+    pnpm_install,
+    remove_outputs,
+)
 from bench.remote import SECTION as REMOTE_SECTION
 from bench.scenarios import Expect, Plan, Result, Scenario, Verdict, _run_scenario, _Track
 from bench.tools import Tool, ToolName, default_peers_dir, find_tools
@@ -43,11 +50,12 @@ def _log(text: str) -> None:
 
 
 def make_trees(tools: Sequence[Tool], spec: TsSpec, work: Path) -> dict[ToolName, TsTree]:
-    """One installed tree per tool under ``work``: generated and installed once, then copied
-    (pnpm's links in node_modules are relative; files are hard links, which no tool writes
-    into since every run starts without outputs)."""
+    """One installed tree per tool under ``work``: generated, installed and committed to git
+    once, then copied (pnpm's links in node_modules are relative; files are hard links, which
+    no tool writes into since every run starts without outputs)."""
     first = generate_ts(spec, work / tools[0].name.value)
     pnpm_install(first.root)
+    git_init(first.root)
     trees = {tools[0].name: first}
     for tool in tools[1:]:
         dest = work / tool.name.value

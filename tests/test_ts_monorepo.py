@@ -24,7 +24,14 @@ from monorepo import ggen
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.generate_ts import TsSpec, TsTree, change_source, generate_ts, pnpm_install
+from bench.generate_ts import (
+    TsSpec,
+    TsTree,
+    change_source,
+    generate_ts,
+    git_init,
+    pnpm_install,
+)
 from bench.generate_ts import remove_outputs as remove_ts_outputs
 
 N = 20
@@ -84,6 +91,7 @@ def trees(tmp_path_factory: pytest.TempPathFactory) -> tuple[TsTree, TsTree]:
     base = tmp_path_factory.mktemp("ts")
     a = generate_ts(TsSpec(N), base / "a")
     pnpm_install(a.root)
+    git_init(a.root)
     # the same install in B: node_modules' links are relative, so a copy is an install
     shutil.copytree(a.root, base / "b", symlinks=True)
     return a, TsTree(base / "b", a.spec)
