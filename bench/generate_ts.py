@@ -353,4 +353,4 @@ def git_init(root: Path) -> None:
     monorepo is (turbo hashes through git; ggen's file walks honour .gitignore)."""
     git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "-C", str(root)]
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "tree"]):
-        subprocess.run([*git, *args], check=True, capture_output=True, timeout=120)
+        subprocess.run([*git, *args], check=True, capture_output=True, text=True, timeout=120)

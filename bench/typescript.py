@@ -95,8 +95,8 @@ def run_ts(
     try:
         trees = make_trees(tools, TsSpec(n), work / f"ts{n}")
     except (OSError, subprocess.SubprocessError) as exc:
-        detail = getattr(exc, "stderr", "") or str(exc)
-        why = f"skipped: pnpm install failed ({str(detail).strip().splitlines()[-1][:120]})"
+        lines = str(getattr(exc, "stderr", "") or exc).strip().splitlines() or [repr(exc)]
+        why = f"skipped: the tree could not be installed ({lines[-1][:120]})"
         return [
             Result(t.name, Scenario.TS_COLD, n, plan.jobs, Verdict.SKIPPED, note=why) for t in tools
         ]

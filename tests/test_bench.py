@@ -406,3 +406,18 @@ def test_cli_run_adds_the_typescript_section(tmp_path: Path) -> None:
     text = md.read_text()
     assert text.startswith("# ggen benchmark results") and "| cold | 2 |" in text
     assert f"\n{TS_SECTION}\n" in text and "| 3 | " in text
+
+
+def test_ts_cold_without_pnpm_is_skipped_not_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ggen = find_ggen()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pnpm here
+    (result,) = run_ts([ggen], 2, Plan(reps=1), tmp_path / "work", log=lambda _: None)
+    assert (result.tool, result.scenario, result.verdict) == (
+        ToolName.GGEN,
+        Scenario.TS_COLD,
+        Verdict.SKIPPED,
+    )
+    assert "could not be installed" in result.note and "pnpm not found" in result.note
+    assert "| 2 | skipped | not found | n/a |" in render([result], Plan(reps=1), "ggen x")
