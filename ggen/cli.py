@@ -313,10 +313,11 @@ def run(
     if json_out:
         import orjson
 
-        sys.stdout.write(orjson.dumps(outcome.summary, option=orjson.OPT_INDENT_2).decode())
+        document = outcome.summary.to_json()
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
         sys.stdout.write("\n")
     else:
-        console.summary(outcome.results, outcome.summary["wall_ms"] / 1000)
+        console.summary(outcome.results, outcome.summary.wall_ms / 1000)
     raise typer.Exit(outcome.exit_code)
 
 
@@ -497,6 +498,41 @@ def report(
     history = [d for p in list_summaries(make)[-20:] if isinstance(d := read_json(p), dict)]
     write_report(summary, Path(out), history)
     print(f"report written to {out}")
+
+
+@app.command()
+@_guard
+def init(
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing make.toml.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the make.toml instead of writing it.")
+    ] = False,
+) -> None:
+    """Write a make.toml for this repository: its workspaces from the package manager's
+    manifests, its phases from turbo.json, else from the package scripts most workspaces share."""
+    from ggen.atomic import write_text_atomic
+    from ggen.init import gather, make_plan, render_files, report
+    from ggen.make import MAKE_FILE
+    from ggen.make_loader import load_make_text
+
+    if Path(MAKE_FILE).exists() and not (force or dry_run):
+        raise UsageError(f"{MAKE_FILE} already exists here: use --force to replace it")
+    facts = gather(".")
+    plan = make_plan(facts)
+    files = render_files(plan)
+    existing = [f for f in files if Path(f).exists()]
+    if existing and not (force or dry_run):
+        raise UsageError(f"{', '.join(existing)} already exist: use --force to replace them")
+    own = {f.removesuffix(f"/{MAKE_FILE}"): t for f, t in files.items() if f != MAKE_FILE}
+    load_make_text(".", files[MAKE_FILE], own)  # never write what ggen itself would refuse
+    if dry_run:
+        for file, text in files.items():
+            sys.stdout.write(f"# --- {file}\n{text}" if len(files) > 1 else text)
+    else:
+        for file, text in reversed(files.items()):  # the root's last: it makes the project
+            write_text_atomic(Path(file), text)
+    written = "(dry run: nothing written)" if dry_run else f"wrote {', '.join(files)}"
+    (sys.stderr if dry_run else sys.stdout).write(report(plan, len(facts.workspaces), written))
 
 
 # cache --------------------------------------------------------------------------------------

@@ -219,6 +219,28 @@ def load_make(start: str | os.PathLike[str]) -> Make:
         raise
 
 
+def load_make_text(
+    root: str | os.PathLike[str], text: str, own_files: Mapping[str, str] | None = None
+) -> Make:
+    """Validate ``text`` as the make.toml of the directory ``root`` without writing it, as
+    ``load_make`` would read it there (``ggen init`` checks what it generates); ``own_files``
+    gives workspaces' own make.toml texts by workspace directory, in place of the files."""
+    root_given = os.fspath(root)
+    display = os.path.normpath(os.path.join(root_given, MAKE_FILE))
+    loader = _Loader(root_given, os.path.realpath(root_given), display)
+    loader.pending = dict(own_files or {})
+    return loader.load(_toml_text(text, display))
+
+
+def _toml_text(text: str, display: str) -> dict[str, object]:
+    import tomli
+
+    try:
+        return tomli.loads(text)
+    except tomli.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=display) from None
+
+
 def _add_line(err: ConfigError) -> None:
     """Give an error about a key (not about syntax) the line that writes that key."""
     if err.line is not None or not err.key or not err.file:
@@ -279,6 +301,7 @@ class _Loader:
         self.walked: dict[str, tuple[str, bool]] = {}
         self.read = [MAKE_FILE]  # every file the configuration comes from, root-relative
         self.warnings: list[ConfigWarning] = []  # what the files say that ggen ignores
+        self.pending: dict[str, str] = {}  # workspace make.toml texts not written yet
 
     def load(self, doc: dict[str, object]) -> Make:
         top = _Table(doc, self.file, "", self.warnings)
@@ -566,7 +589,9 @@ class _Loader:
             by_dir[rel] = name
             env: Env = root_env_sorted
             phases: tuple[Phase, ...] = ()
-            if rel != "." and os.path.isfile(os.path.join(real, MAKE_FILE)):
+            if rel != "." and (
+                rel in self.pending or os.path.isfile(os.path.join(real, MAKE_FILE))
+            ):
                 env, phases = self.own_file(rel, real, root_env)
             found.append(
                 Workspace(
@@ -589,7 +614,10 @@ class _Loader:
     ) -> tuple[Env, tuple[Phase, ...]]:
         """A workspace's own make.toml: its [env] merged over the root's, and its phases."""
         display = self.own_file_display(rel)
-        doc = _read_toml(os.path.join(real, MAKE_FILE), display)
+        if rel in self.pending:
+            doc = _toml_text(self.pending[rel], display)
+        else:
+            doc = _read_toml(os.path.join(real, MAKE_FILE), display)
         self.read.append(f"{rel}/{MAKE_FILE}")
         top = _Table(doc, display, "", self.warnings)
         top.check_keys(_WORKSPACE_FILE_KEYS, "a workspace make.toml (only [env] and [lifecycle])")

@@ -84,7 +84,12 @@ def test_each_command_has_its_own_process_group_named_in_the_control_file(
     tmp_path: Path,
 ) -> None:
     control = control_path(options(tmp_path).control_dir, "w", "p")
-    s = spec(tmp_path, f"echo $$ > me; cat {control} > seen", f"cat {control} > seen2")
+    # ggen writes the group into the control file right after starting the command: wait (at
+    # most 10 s) until it is there, then read it, all while the command runs
+    wait = (
+        f'i=0; until grep -q " $$ " {control} || [ $i -ge 1000 ]; do sleep 0.01; i=$((i+1)); done'
+    )
+    s = spec(tmp_path, f"echo $$ > me; {wait}; cat {control} > seen", f"cat {control} > seen2")
     assert execute(s, options(tmp_path)).status is Status.OK
     me = int((tmp_path / "me").read_text())
     host = socket.gethostname()

@@ -356,6 +356,7 @@ def test_crash_table_a_dead_worker_fails_only_its_task(
         "cached": 0,
         "failed": 1,
         "skipped": 0,
+        "no_script": 0,
         "interrupted": 0,
         "hit_rate": 0.0,
         "cpu_ms": 0,

@@ -23,15 +23,14 @@ from hypothesis import strategies as st
 from servers import Handler, MisbehavingCache, Misbehavior, NginxServer, ScriptedServer
 from servers import nginx_server as nginx_server_fixture  # noqa: F401
 
+from ggen.cache.cache import Cache
 from ggen.cache.remote import (
     CHUNK_SIZE,
     TRANSFER_DEADLINE_S,
     RemoteCache,
     deadline_from_env,
-    fetch_into_store,
     manifest_signature,
     open_envelope,
-    push_from_store,
     seal_manifest,
 )
 from ggen.cache.store import Manifest, Store
@@ -892,9 +891,9 @@ def test_push_then_fetch_restores_the_entry(
     source, manifest = saved
     target = Store(tmp_path / "store-b")
     with RemoteCache(nginx_server.url, warn=warned) as remote:
-        assert push_from_store(remote, source, KEY) is True
-        assert fetch_into_store(remote, target, KEY) is True
-        assert fetch_into_store(remote, target, KEY2) is False  # a remote miss
+        assert Cache(source, remote).push(KEY) is True
+        assert Cache(target, remote).fetch(KEY) is True
+        assert Cache(target, remote).fetch(KEY2) is False  # a remote miss
     files = nginx_server.files()
     assert files[f"ac/{KEY}"] == source.manifest_bytes(KEY)
     assert {f"cas/{d}" for d in manifest.digests()} == set(files) - {f"ac/{KEY}"}
@@ -917,8 +916,8 @@ def test_fetch_downloads_only_missing_blobs(
     target = Store(tmp_path / "store-b")
     target.put_blob_bytes(LOG)
     with RemoteCache(nginx_server.url) as remote:
-        assert push_from_store(remote, source, KEY)
-        assert fetch_into_store(remote, target, KEY)
+        assert Cache(source, remote).push(KEY)
+        assert Cache(target, remote).fetch(KEY)
     gets = sorted(r[1] for r in nginx_server.requests() if r[0] == "GET")
     wanted = sorted(f"/cas/{d}" for d in manifest.digests() - {manifest.log_digest})
     assert gets == sorted([f"/ac/{KEY}", *wanted])
@@ -930,9 +929,9 @@ def test_fetch_with_a_blob_missing_on_the_server_stores_no_entry(
     source, manifest = saved
     target = Store(tmp_path / "store-b")
     with RemoteCache(nginx_server.url) as remote:
-        assert push_from_store(remote, source, KEY)
+        assert Cache(source, remote).push(KEY)
         (nginx_server.root / "cas" / manifest.log_digest).unlink()
-        assert fetch_into_store(remote, target, KEY) is False
+        assert Cache(target, remote).fetch(KEY) is False
         assert not remote.disabled  # an incomplete entry is a miss, not a fault
     assert target.manifest_bytes(KEY) is None
     assert target.lookup(KEY) is None
@@ -955,9 +954,9 @@ def test_fetch_with_a_corrupt_blob_on_the_server_stores_nothing(
         "longer": b"!" * (entry.size + 1),
     }[change]
     with RemoteCache(nginx_server.url, warn=warned, max_parallel=1) as remote:
-        assert push_from_store(remote, source, KEY)
+        assert Cache(source, remote).push(KEY)
         (nginx_server.root / "cas" / entry.digest).write_bytes(tampered)
-        assert fetch_into_store(remote, target, KEY) is False
+        assert Cache(target, remote).fetch(KEY) is False
         assert remote.disabled
     assert target.manifest_bytes(KEY) is None
     assert not target.has_blob(entry.digest)
@@ -996,7 +995,7 @@ def test_fetch_refuses_an_unsafe_manifest_before_downloading(
         assert remote.put_manifest(KEY, evil)
         (nginx_server.root / "cas").mkdir()
         (nginx_server.root / "cas" / digest).write_bytes(evil_blob)
-        assert fetch_into_store(remote, target, KEY) is False
+        assert Cache(target, remote).fetch(KEY) is False
         assert not remote.disabled
     assert [r[1] for r in nginx_server.requests() if r[0] == "GET"] == [f"/ac/{KEY}"]
     assert target.manifest_bytes(KEY) is None
@@ -1012,11 +1011,11 @@ def test_fetch_refuses_an_entry_replayed_under_another_key(
     source, _ = saved
     target = Store(tmp_path / "store-b")
     with RemoteCache(nginx_server.url, warn=warned) as remote:
-        assert push_from_store(remote, source, KEY)
+        assert Cache(source, remote).push(KEY)
         data = source.manifest_bytes(KEY)
         assert data is not None
         assert remote.put_manifest(KEY2, data)
-        assert fetch_into_store(remote, target, KEY2) is False
+        assert Cache(target, remote).fetch(KEY2) is False
     assert [r[1] for r in nginx_server.requests() if r[0] == "GET"] == [f"/ac/{KEY2}"]
     assert warned == [
         f"remote cache {nginx_server.url}: refused manifest {KEY2}: it is the entry of {KEY}"
@@ -1039,12 +1038,12 @@ def test_signed_push_and_fetch(nginx_server: NginxServer, tmp_path: Path, warned
     assert manifest is not None
     assert manifest.log_sha256 is not None
     with RemoteCache(nginx_server.url, signing_key=SIGNING_KEY) as remote:
-        assert push_from_store(remote, source, KEY)
+        assert Cache(source, remote).push(KEY)
     good, bad = Store(tmp_path / "good"), Store(tmp_path / "bad")
     with RemoteCache(nginx_server.url, signing_key=SIGNING_KEY) as remote:
-        assert fetch_into_store(remote, good, KEY)
+        assert Cache(good, remote).fetch(KEY)
     with RemoteCache(nginx_server.url, signing_key=b"other", warn=warned) as remote:
-        assert fetch_into_store(remote, bad, KEY) is False
+        assert Cache(bad, remote).fetch(KEY) is False
     assert good.lookup(KEY) == manifest
     assert bad.manifest_bytes(KEY) is None
     assert bad.stats().blobs == 0
@@ -1057,12 +1056,12 @@ def test_push_read_only_or_with_a_corrupt_local_blob_publishes_nothing(
 ) -> None:
     source, manifest = saved
     with RemoteCache(nginx_server.url, read_only=True) as remote:
-        assert push_from_store(remote, source, KEY) is False
+        assert Cache(source, remote).push(KEY) is False
     assert nginx_server.files() == {}
     source.blob_path(manifest.log_digest).write_bytes(b"bit rot")
     with RemoteCache(nginx_server.url, warn=warned) as remote:
-        assert push_from_store(remote, source, KEY) is False
-        assert push_from_store(remote, source, KEY2) is False  # no such local entry
+        assert Cache(source, remote).push(KEY) is False
+        assert Cache(source, remote).push(KEY2) is False  # no such local entry
     assert f"ac/{KEY}" not in nginx_server.files()
     assert f"cas/{manifest.log_digest}" not in nginx_server.files()
     assert len(warned) == 1

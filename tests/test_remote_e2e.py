@@ -404,3 +404,28 @@ def test_remote_timeout_in_make_toml_is_checked(tmp_path: Path) -> None:
         assert "Traceback" not in r.stderr
     toml.write_text(base + "\n[cache]\nremote_timeout = 30\n")
     assert ggen("validate", cwd=repo).returncode == 0
+
+
+def test_explain_asks_the_remote_and_the_run_then_restores_from_it(
+    tmp_path: Path, nginx_server: NginxServer
+) -> None:
+    first = checkout(tmp_path, "one")
+    second = checkout(tmp_path, "two")
+    url = nginx_server.url + "/ggen"
+    run(first, url)
+    before = len(nginx_server.requests())
+    env = {"GGEN_REMOTE_CACHE": url}
+    r = ggen("explain", "codegen", "-w", "core", cwd=second, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "cached: would be restored from the remote cache, nothing runs" in r.stdout
+    key = r.stdout.split("key ", 1)[1].split()[0]
+    # explain only asked (HEAD), fetched nothing, and left no .ggen/ behind
+    asked = nginx_server.requests()[before:]
+    assert asked and {line[0] for line in asked} == {"HEAD"}, asked
+    assert not (second / ".ggen").exists()
+    assert not (tmp_path / "two-cache").exists()
+
+    st, _ = run(second, url)
+    assert st["core:codegen"] == "cached"
+    core = next(t for t in last_summary(second)["tasks"] if t["id"] == "core:codegen")
+    assert (core["key"], core["cache"]) == (key, "remote-hit")

@@ -302,6 +302,9 @@ def test_a_workspace_without_the_script_does_not_hold_back_its_dependents(tmp_pa
     assert r.stdout.splitlines()[1] == (
         "nothing to do: package.json has no such script: build (packages/b/package.json)"
     )
+    r = ggen("report", "-o", "report.html", cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert '<i class="sw s-no-script"></i>no script 1' in (root / "report.html").read_text()
 
 
 def test_editing_a_script_is_a_cache_miss_even_when_package_json_is_no_input(
@@ -340,29 +343,3 @@ def test_show_names_the_script(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "script:       build (of each workspace's package.json)" in r.stdout
     assert "commands:" not in r.stdout
-
-
-# ----------------------------------------------- a pnpm TypeScript monorepo, against pnpm itself
-
-
-def test_typescript_packages_build_byte_identical_to_pnpm(tmp_path: Path) -> None:
-    """The tree of ``bench.ts_scripts`` (tsc builds, node --test tests), smaller: ggen's script
-    phases give the dist/ that ``pnpm -r run build`` gives, and the tests pass."""
-    from bench.ts_scripts import dist_files, generate, pnpm_install
-
-    if shutil.which("pnpm") is None or shutil.which("tsc") is None:
-        pytest.fail("pnpm and tsc are needed: npm install -g pnpm typescript")
-    tree = generate(tmp_path / "tree", 4)
-    ours, theirs = tmp_path / "ggen", tmp_path / "pnpm"
-    for copy in (ours, theirs):
-        shutil.copytree(tree, copy)
-        pnpm_install(copy)
-    r = ggen("run", "build", "test", "-j2", cwd=ours, timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert set(statuses(last_summary(ours)).values()) == {"ok"}
-    subprocess.run(
-        ["pnpm", "-r", "run", "build"], cwd=theirs, check=True, capture_output=True, timeout=300
-    )
-    built = dist_files(ours)
-    assert {Path(p).parts[1] for p in built} == {"p00", "p01", "p02", "p03"}
-    assert built == dist_files(theirs)

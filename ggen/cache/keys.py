@@ -220,6 +220,7 @@ class Reason(enum.Enum):
     UPSTREAM = "upstream task changed"
     NOT_IN_CACHE = "same key, but no entry in the cache"
     CACHE_OFF = "caching is off for this task"
+    FORCED = "--force: the cache is not read"
     NO_SCRIPT = "nothing to do: package.json has no such script"
 
 

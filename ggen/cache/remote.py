@@ -9,11 +9,12 @@ read with GET, written with PUT, probed with HEAD, so nginx with WebDAV ``PUT`` 
 bazel-remote, or any such server) serves it. A 404 is a miss; anything else that is not a 2xx
 is a fault.
 
-Data flow of a lookup: local store first; on a local miss, ``fetch_into_store`` gets the
-manifest, downloads its missing blobs into the local store (each streamed to a temp file next
+Data flow of a lookup (``ggen.cache.cache.Cache``: this client never touches the store itself):
+local store first; on a local miss, ``Cache.fetch`` gets the manifest, downloads its missing
+blobs into the local store (each streamed to a temp file next
 to its destination, its digest checked while streaming, then renamed into place), and only
 when every blob has arrived stores the manifest locally. After a task succeeds,
-``push_from_store`` uploads its blobs (skipping those the server has) and then the manifest,
+``Cache.push`` uploads its blobs (skipping those the server has) and then the manifest,
 so a reader never sees a manifest whose blobs are not there yet.
 
 Trust: with a signing key, manifests travel in a signed envelope (``ggen.cache.signing``), so
@@ -22,7 +23,7 @@ manifest, or a signed one without the SHA-256 of its blobs, is refused as a miss
 warning. Without a signing key, plain manifests and envelopes are both accepted (an envelope is
 unwrapped without being checked): a reader that holds no key has nothing to check with.
 Manifests are then parsed by the local store's own validation (path safety included) before
-anything is stored.
+anything is stored (``ggen.cache.cache``, which moves entries between the store and here).
 
 Bounds: a manifest is read up to ``MAX_MANIFEST_BYTES``; a blob up to the size its manifest
 declares (``UNDECLARED_BLOB_BYTES`` for a log whose old manifest gives none), and it is
@@ -57,7 +58,7 @@ from contextvars import ContextVar
 from http.client import RemoteDisconnected
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 from urllib.parse import unquote
 
 import urllib3
@@ -77,7 +78,7 @@ from urllib3.util import Timeout, parse_url
 
 from ggen import __version__
 from ggen.cache.digest import hash_fd
-from ggen.cache.signing import ENV_SIGNING_KEY, SignatureError, check_attested, open_signed
+from ggen.cache.signing import ENV_SIGNING_KEY, SignatureError, open_signed
 
 # the signing primitives, re-exported: they lived here first
 from ggen.cache.signing import ENVELOPE_VERSION as ENVELOPE_VERSION
@@ -87,9 +88,6 @@ from ggen.cache.signing import manifest_signature as manifest_signature
 from ggen.cache.signing import open_envelope as open_envelope
 from ggen.cache.signing import seal_manifest as seal_manifest
 from ggen.errors import UsageError
-
-if TYPE_CHECKING:
-    from ggen.cache.store import Store
 
 ENV_URL = "GGEN_REMOTE_CACHE"
 ENV_TOKEN = "GGEN_REMOTE_CACHE_TOKEN"
@@ -440,6 +438,10 @@ class RemoteCache:
     def _stopped(self, transfer: _Transfer, method: str, path: str) -> bool:
         """Whether ``transfer`` was stopped (then it is a fault, reported, unless the run was
         interrupted, which has nothing to report)."""
+        if not transfer.stopped and transfer.remaining() <= 0:
+            # a socket timeout that fires at the deadline, before the watchdog marks the
+            # transfer, is the deadline all the same
+            transfer.expired = True
         if transfer.aborted:
             self._disabled = True
         elif transfer.expired:
@@ -617,6 +619,13 @@ class RemoteCache:
                 _finish(response, reuse=not transfer.stopped)
 
     # Blobs
+
+    def has_manifest(self, key: str) -> bool:
+        """Whether the server holds an entry for ``key`` (HEAD, nothing downloaded); False on
+        a fault. ``ggen explain`` asks this: it says what a run would do, fetching nothing."""
+        if self._disabled:
+            return False
+        return self._call("HEAD", f"/ac/{check_hex32(key, 'key')}", quiet=(404,)) == 200
 
     def has_blob(self, digest: str) -> bool:
         """Whether the server holds the blob ``digest`` (HEAD); False on a fault."""
@@ -832,73 +841,3 @@ def _finish(response: urllib3.BaseHTTPResponse, *, reuse: bool) -> None:
         else:
             response.close()
     response.release_conn()
-
-
-def _entry_blobs(remote: RemoteCache, key: str, data: bytes) -> dict[str, int | None] | None:
-    """The blobs a manifest needs with their declared sizes (sorted by digest), or None (with
-    a warning) if it is unusable.
-
-    Parsing is the local store's own validation, path-safety rules included; under a signing
-    key the manifest must also give each blob's SHA-256.
-    """
-    from ggen.cache.store import CorruptEntry, Manifest
-
-    try:
-        manifest = Manifest.from_bytes(data, envelope=False)
-        if remote.signing_key is not None:
-            check_attested(manifest)
-    except (CorruptEntry, SignatureError) as exc:
-        remote.warn(f"refused manifest {key}: {exc}")
-        return None
-    if manifest.key != key:
-        remote.warn(f"refused manifest {key}: it is the entry of {manifest.key}")
-        return None
-    return dict(sorted(manifest.blob_sizes().items()))
-
-
-def fetch_into_store(remote: RemoteCache, store: Store, key: str) -> bool:
-    """Copy the entry ``key`` (manifest, output blobs, log blob) from the remote into ``store``.
-
-    Blobs come first, each verified and renamed into place (through the store's ``tmp/``
-    directory, which the store's pruning cleans after a crash); the manifest is stored last
-    and only if every blob arrived, so the local store never holds an entry with missing
-    blobs. True on a remote hit now present locally.
-    """
-    from ggen.cache.store import CorruptEntry
-
-    if remote.disabled:
-        return False
-    data = remote.get_manifest(key)
-    if data is None:
-        return False
-    blobs = _entry_blobs(remote, key, data)
-    if blobs is None:
-        return False
-    missing = [(d, store.blob_path(d)) for d in blobs if not store.has_blob(d)]
-    if not remote.download_many(missing, tmp_dir=store.root / "tmp", sizes=blobs):
-        return False
-    try:
-        store.put_manifest_bytes(key, data)
-    except CorruptEntry as exc:
-        remote.warn(f"refused manifest {key}: {exc}")
-        return False
-    return True
-
-
-def push_from_store(remote: RemoteCache, store: Store, key: str) -> bool:
-    """Copy the entry ``key`` from ``store`` to the remote: blobs first, then the manifest.
-
-    A reader therefore never finds a manifest whose blobs are missing. False in read-only
-    mode, once the remote is disabled, or when the local entry is absent or unusable.
-    """
-    if remote.read_only or remote.disabled:
-        return False
-    data = store.manifest_bytes(key)
-    if data is None:
-        return False
-    blobs = _entry_blobs(remote, key, data)
-    if blobs is None:
-        return False
-    if not remote.upload_many([(d, store.blob_path(d)) for d in blobs]):
-        return False
-    return remote.put_manifest(key, data)

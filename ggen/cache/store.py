@@ -360,9 +360,10 @@ class Store:
         finally:
             _unlink(tmp)
 
-    def lookup(self, key: str) -> Manifest | None:
+    def lookup(self, key: str, *, read_only: bool = False) -> Manifest | None:
         """The manifest stored for ``key``, or None. A corrupt one is reported, removed and
-        counts as absent. A hit becomes the most recently used entry."""
+        counts as absent. A hit becomes the most recently used entry. ``read_only`` (``ggen
+        explain``) changes nothing in the store: no recency, a corrupt entry is only absent."""
         path = self.manifest_path(key)
         try:
             data = path.read_bytes()
@@ -376,10 +377,13 @@ class Store:
             if manifest.key != key:
                 raise CorruptEntry(f"it holds the entry of {manifest.key}")
         except CorruptEntry as exc:
-            self._discard(key, str(exc))
+            if not read_only:
+                self._discard(key, str(exc))
             return None
         if self._signing_key is not None and not self._signed(key, data, manifest):
             return None
+        if read_only:
+            return manifest
         now = time.time_ns()
         with contextlib.suppress(OSError):
             os.utime(path, ns=(now, now))

@@ -272,13 +272,15 @@ class Dispatcher:
         return self._executor.cancel(future) if self._executor is not None else False
 
     # stopping -----------------------------------------------------------------------------
-    def interrupt(self, hard: bool) -> None:
+    def interrupt(self, hard: bool, also: Callable[[], None] = lambda: None) -> None:
         """Stop every running command's process group: TERM, then KILL after the grace period
-        (KILL at once if ``hard``). Workers start no new command, the pool resubmits nothing."""
+        (KILL at once if ``hard``). Workers start no new command, the pool resubmits nothing.
+        ``also`` is called once the stop flag is up (the run's other work stops with it)."""
         from ggen.runner.control import request_stop, running_groups
 
         control = self.exec_options.control_dir
         request_stop(control)  # first: a command starting from now on sees it (control.py)
+        also()
         if self._executor is not None:
             self._executor.interrupt()
         for pgid in running_groups(control):

@@ -1,7 +1,10 @@
-"""``ggen explain``: would a task run, and why. Decides only; runs nothing, writes nothing.
+"""``ggen explain``: would a task run, and why. Decides only: runs nothing, writes nothing.
 
 Keys are computed for the task and everything it depends on, from the files as they are now,
-then compared with the recipe recorded when the task last succeeded.
+by the run's own ``decide``; the cache is only looked at (``Cache.peek``: the local store is
+read, a configured remote is asked with a HEAD), and today's recipe is compared with the one
+recorded when the task last succeeded. Nothing under ``.ggen/`` is created or changed: the
+digest memo is read, never saved.
 """
 
 from __future__ import annotations
@@ -9,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ggen.cache.keys import Difference, Reason, Recipe, explain
+from ggen.cache.keys import Difference, Recipe
 from ggen.errors import UsageError
 from ggen.make import Make
 from ggen.runner.console import Console
+from ggen.runner.decide import Decision, Policy, Verdict, decide
 from ggen.runner.plan import build_plan, task_id
-from ggen.runner.run import RunOptions, Session, open_store, resolve_limits
-from ggen.runner.state import load_recipe
+from ggen.runner.run import RunOptions, open_cache
+from ggen.runner.state import ggen_dir, load_recipe
 
 
 @dataclass(frozen=True)
@@ -24,16 +28,23 @@ class Explanation:
 
     task_id: str
     key: str
-    would_run: bool
-    in_cache: bool
+    verdict: Verdict
     differences: tuple[Difference, ...]
     recipe: Recipe
+
+    @property
+    def would_run(self) -> bool:
+        return self.verdict is Verdict.MUST_RUN
+
+    @property
+    def in_cache(self) -> bool:
+        return self.verdict in (Verdict.FRESH_LOCALLY, Verdict.FRESH_REMOTELY)
 
 
 def explain_task(
     make: Make, phase: str, workspace: str, options: RunOptions, console: Console
 ) -> Explanation:
-    """Compute the task's key now and compare it with the last recorded recipe."""
+    """Decide the task as a run would now, and compare its recipe with the last recorded."""
     if make.workspace(workspace) is None:
         raise UsageError(f'unknown workspace "{workspace}"')
     plan = build_plan(make, (phase,), (workspace,))
@@ -41,52 +52,56 @@ def explain_task(
     if target not in plan.by_id:
         raise UsageError(f'phase "{phase}" does not run on workspace "{workspace}"')
     from ggen.cache.digest import DigestMemo
+    from ggen.cache.files import InputIndex
 
-    store = open_store(make, options, console.warn)
-    session = Session(
-        make, options, console, resolve_limits(make, options, plan), store, None, DigestMemo(None)
-    )
-    for task in plan.tasks:
-        session.recipe(task)
-        if task.id == target:
-            break
-    recipe = session.recipes[target]
-    key = recipe.key()
+    memo = DigestMemo(ggen_dir(make) / "digests.json")  # read only: never saved here
+    index = InputIndex(Path(make.root), warn=console.warn)
+    cache = open_cache(make, options, console.warn)
+    keys: dict[str, str] = {}
+    decision: Decision | None = None
+    try:
+        for task in plan.tasks:  # upstream keys first: a task's key names theirs
+            spec = make.phase_for(task.workspace, task.phase)
+            policy = Policy(caching=cache is not None and spec is not None and spec.cache)
+            last = None if task.id != target else (lambda: _last_recipe(make, workspace, phase))
+            decision = decide(
+                make, task, keys, index, memo, policy, cache.peek if cache else _nowhere, last
+            )
+            keys[task.id] = decision.key
+            if task.id == target:
+                break
+    finally:
+        if cache is not None:
+            cache.close()
+    assert decision is not None and decision.task_id == target
+    return Explanation(target, decision.key, decision.verdict, decision.reasons, decision.recipe)
+
+
+def _last_recipe(make: Make, workspace: str, phase: str) -> Recipe | None:
     data = load_recipe(make, workspace, phase)
-    old: Recipe | None = None
-    if isinstance(data, dict):
-        try:
-            old = Recipe.from_json(data)
-        except ValueError:
-            old = None
-    diffs = explain(old, recipe)
-    spec = make.phase_for(workspace, phase)
-    ws = make.workspace(workspace)
-    if spec is not None and spec.script is not None and ws is not None:
-        from ggen.scripts import has_nothing_to_do
+    if not isinstance(data, dict):
+        return None
+    try:
+        return Recipe.from_json(data)
+    except ValueError:
+        return None
 
-        if has_nothing_to_do(make, ws, spec):
-            why = Difference(Reason.NO_SCRIPT, spec.script, f"{ws.path}/package.json")
-            return Explanation(target, key, False, False, (why,), recipe)
-    caching = spec is not None and spec.cache and store is not None
-    in_cache = bool(caching and store is not None and store.lookup(key) is not None)
-    if not caching:
-        diffs = [Difference(Reason.CACHE_OFF), *diffs]
-    elif not in_cache and not diffs:
-        diffs = [Difference(Reason.NOT_IN_CACHE)]
-    return Explanation(target, key, not in_cache, in_cache, tuple(diffs), recipe)
+
+def _nowhere(key: str) -> None:
+    return None
 
 
 def explain_text(e: Explanation, root: Path) -> str:
     """The human form of an explanation."""
     lines = [f"{e.task_id}: key {e.key}"]
-    if e.would_run:
+    if e.verdict is Verdict.MUST_RUN:
         lines.append("would run, because:")
         lines.extend(f"  - {d}" for d in e.differences)
-    elif not e.in_cache:  # a script phase on a workspace without the script
+    elif e.verdict is Verdict.NO_SCRIPT:
         lines.extend(f"{d}" for d in e.differences)
     else:
-        lines.append("cached: would be restored from the cache, nothing runs")
+        where = "remote cache" if e.verdict is Verdict.FRESH_REMOTELY else "cache"
+        lines.append(f"cached: would be restored from the {where}, nothing runs")
         if e.differences:
             lines.append("differences from the last recorded run (an older entry matched):")
             lines.extend(f"  - {d}" for d in e.differences)

@@ -257,36 +257,6 @@ def totals(results: Iterable[TaskResult]) -> dict[str, Any]:
     }
 
 
-def build_summary(
-    make: Make,
-    run_id: str,
-    command: Sequence[str],
-    results: Sequence[TaskResult],
-    *,
-    executor: str,
-    jobs: int,
-    started_ms: int,
-    finished_ms: int,
-    exit_code: int,
-) -> dict[str, Any]:
-    """The run summary (README, "Files written"): every task with key, status and timings."""
-    return {
-        "version": STATE_VERSION,
-        "run_id": run_id,
-        "project": make.project.name,
-        "root": make.root,
-        "command": list(command),
-        "executor": executor,
-        "jobs": jobs,
-        "started_ms": started_ms,
-        "finished_ms": finished_ms,
-        "wall_ms": finished_ms - started_ms,
-        "exit_code": exit_code,
-        "totals": totals(results),
-        "tasks": [r.to_json() for r in results],
-    }
-
-
 def write_summary(make: Make, summary: Mapping[str, Any], extra: Path | None = None) -> Path:
     """Store the summary under ``.ggen/runs`` (pruning old ones) and, with ``--summary``, at
     ``extra`` too. Returns the path under ``.ggen/runs``."""
