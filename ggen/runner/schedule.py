@@ -272,6 +272,7 @@ def schedule(
     except KeyboardInterrupt:
         interrupted = stopping = True
         try:
+            withdraw()  # first: the workers that stop take none of them
             runner.interrupt(hard=False)
         except KeyboardInterrupt:  # a second Ctrl-C right away
             runner.interrupt(hard=True)
