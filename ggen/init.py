@@ -203,7 +203,7 @@ def _project_name(root: str) -> str:
     """The root manifest's name (package.json, Cargo.toml, pyproject.toml), else the
     directory's."""
     pkg = _json_file(root, "package.json")
-    if isinstance(pkg, dict) and isinstance(pkg.get("name"), str) and pkg["name"]:
+    if isinstance(pkg, dict) and _usable_name(pkg.get("name")):
         return str(pkg["name"])
     for file, table in (("Cargo.toml", "package"), ("pyproject.toml", "project")):
         path = os.path.join(root, file)
@@ -216,9 +216,14 @@ def _project_name(root: str) -> str:
             except (OSError, tomli.TOMLDecodeError):
                 continue
             section = doc.get(table)
-            if isinstance(section, dict) and isinstance(section.get("name"), str):
+            if isinstance(section, dict) and _usable_name(section.get("name")):
                 return str(section["name"])
     return os.path.basename(os.path.abspath(root)) or "project"
+
+
+def _usable_name(name: object) -> bool:
+    """Whether a manifest's name can be the project's (make.toml refuses NUL characters)."""
+    return isinstance(name, str) and bool(name.strip()) and "\0" not in name
 
 
 def _json_file(root: str, rel: str) -> object:
@@ -436,7 +441,7 @@ def _phase_names(tasks: Iterable[str], skip: Callable[[str, str], None]) -> dict
     out: dict[str, str] = {}
     for t in tasks:
         name = phase_name(t)
-        if not name.strip():  # nor is a blank script name a script ggen runs
+        if not name.strip() or "\0" in name:  # nor is a blank script name a script ggen runs
             skip(t, "no equivalent: not a valid phase name")
         elif taken.setdefault(name, t) != t:
             skip(t, f'no equivalent: its phase name "{name}" is taken by "{taken[name]}"')
