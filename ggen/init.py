@@ -478,8 +478,9 @@ def _phase(
             env.append(var)
         else:
             skip(f"{where}.env[{i}] {json.dumps(var)}", "no equivalent: env_inputs name variables")
-    inputs = _inputs(_str_list(task.get("inputs"))) if "inputs" in task else None
-    outputs = tuple(_package_glob(p) for p in _str_list(task.get("outputs")))
+    globs = {k: _without_nul(_str_list(task.get(k)), f"{where}.{k}", skip) for k in _GLOB_KEYS}
+    inputs = _inputs(globs["inputs"]) if "inputs" in task else None
+    outputs = tuple(_package_glob(p) for p in globs["outputs"])
     for k in task:
         if k in _TASK_UNMAPPED:
             skip(f"{where}.{k}", _TASK_UNMAPPED[k])
@@ -517,6 +518,17 @@ def _root_glob(pattern: str) -> str:
     neg = "!" if pattern.startswith("!") else ""
     body = pattern[len(neg) :].removeprefix(TURBO_ROOT).removeprefix("./")
     return f"{neg}{body}"
+
+
+_GLOB_KEYS = ("inputs", "outputs")
+
+
+def _without_nul(values: list[str], where: str, skip: Callable[[str, str], None]) -> list[str]:
+    """``values`` less those holding a NUL character (make.toml refuses them), each listed."""
+    for i, v in enumerate(values):
+        if "\0" in v:
+            skip(f"{where}[{i}] {json.dumps(v)}", "no equivalent: a NUL character")
+    return [v for v in values if "\0" not in v]
 
 
 def _str_list(value: object) -> list[str]:
