@@ -260,7 +260,7 @@ def test_scripts_run_as_npm_runs_them(tmp_path: Path) -> None:
     }
     assert summary["totals"]["no_script"] == 2 and summary["totals"]["skipped"] == 0
     assert '── b:build [no-script] no "build" script in packages/b/package.json' in r.stdout
-    assert "2 without the script" in r.stdout
+    assert "2 with nothing to do" in r.stdout
 
     # npm itself gives the same file
     subprocess.run(["npm", "run", "build", "-w", "@x/a"], cwd=root, check=True, capture_output=True)
