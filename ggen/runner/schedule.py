@@ -247,9 +247,12 @@ def schedule(
                 finish(task, _collect(runner, task, future, interrupted))
 
     def withdraw() -> None:
-        """After a failure that stops the run: tasks submitted ahead that no worker started
-        never will (they end as not started)."""
-        for future, task in list(running.items()):
+        """After a failure that stops the run, or an interrupt: the tasks submitted ahead, beyond
+        the cap, that no worker started never will (they end as not started). Those within the
+        cap run as they would without queueing ahead."""
+        for future, task in reversed(list(running.items())):  # the last submitted first
+            if len(running) <= limits.cap():
+                return
             if runner.cancel(future):
                 del running[future]
                 submitted.discard(task.id)
