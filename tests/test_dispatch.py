@@ -261,11 +261,14 @@ def test_a_task_whose_worker_died_starts_again_while_retries_allow(
 
 
 def _dead_workers(tmp_path: Path, kind: ExecutorKind, scheduler: str | None) -> None:
-    # w0 kills its worker on its first start; w1 on every start; w2 never
+    # w0 kills its worker on its first start; w1 on every start once w0 is done (so that
+    # each death is one task's own); w2 never
     body = """
 case $GGEN_WORKSPACE in
-  w0) [ -e died.once ] || { touch died.once; kill -9 $PPID; sleep 5; } ;;
-  w1) kill -9 $PPID; sleep 5 ;;
+  w0) [ -e died.once ] || { touch died.once; kill -9 $PPID; sleep 5; }
+      touch "$GGEN_PROJECT_ROOT/w0.done" ;;
+  w1) until [ -e "$GGEN_PROJECT_ROOT/w0.done" ]; do sleep 0.02; done
+      kill -9 $PPID; sleep 5 ;;
 esac
 sleep 0.2
 """
