@@ -1,9 +1,11 @@
 """Command line of the harness: ``python -m bench [run] ...``, ``install-peers``, ``generate``.
 
 ``run`` (the default) measures ggen and every peer it finds at each size, then the parallel
-speedup and the micro figures, prints the markdown table and writes ``bench/results/<id>.json``
-and ``.md``, and ``bench/RESULTS.md`` (unless ``--results-md ''``). It exits 1 only when ggen
-itself failed to run; targets that are missed are reported, not turned into an exit code.
+speedup, the micro figures and the cold build of a pnpm TypeScript monorepo against turbo
+(``bench.typescript``, ``--ts-sizes``), prints the markdown table and writes
+``bench/results/<id>.json`` and ``.md``, and ``bench/RESULTS.md`` (unless ``--results-md ''``).
+It exits 1 only when ggen itself failed to run; targets that are missed are reported, not
+turned into an exit code.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import micro
+from bench import micro, typescript
 from bench.generate import TreeSpec, generate
 from bench.peers import install_peers
 from bench.report import (
@@ -79,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--par-reps-peers", type=int, default=1)
     run.add_argument("--no-parallel", action="store_true")
     run.add_argument("--no-micro", action="store_true")
+    run.add_argument(
+        "--ts-sizes",
+        default="20",
+        help="package counts of the TypeScript monorepo (bench.typescript); '' to skip it",
+    )
     peers = sub.add_parser("install-peers", help="install turbo, go-task and doit into DIR")
     peers.add_argument("dir", type=Path, nargs="?", default=default_peers_dir())
     gen = sub.add_parser("generate", help="write one synthetic monorepo")
@@ -133,6 +140,8 @@ def run_bench(args: argparse.Namespace) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     results: list[Result] = []
     figures: list[micro.Figure] = []
+    ts_results: list[Result] = []
+    ts_plan = dataclasses.replace(plan, reps=min(plan.reps, 3))
     try:
         predicted: dict[ToolName, float] = {}
         for n in sizes:
@@ -149,6 +158,8 @@ def run_bench(args: argparse.Namespace) -> int:
             results += run_parallel(tools, plan, work / "parallel", log=_log)
         if not args.no_micro:
             figures = _micro(tools, plan, work)
+        for n in (int(s) for s in args.ts_sizes.split(",") if s.strip()):
+            ts_results += typescript.run_ts(tools, n, ts_plan, work / "typescript", log=_log)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -161,7 +172,7 @@ def run_bench(args: argparse.Namespace) -> int:
         machine=machine | {"load_avg_at_start": load_start},
         plan=dataclasses.asdict(plan) | {"sizes": sizes},
         tools=tools,
-        results=results,
+        results=[*results, *ts_results],
         micro=figures,
         targets=targets,
     )
@@ -172,7 +183,16 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.results_md:
         write_atomic(Path(args.results_md), markdown.encode())
         _log(f"wrote {args.results_md}")
-    ggen_failed = any(r.tool is ToolName.GGEN and r.verdict is Verdict.FAILED for r in results)
+    if ts_results:
+        ts_tools = [t for t in tools if t.name in typescript.TOOLS]
+        versions = ", ".join(f"{t.name.value} {t.version}" for t in ts_tools)
+        section = typescript.render(ts_results, ts_plan, versions)
+        print(section)
+        if args.results_md:
+            typescript.into_results(Path(args.results_md), section)
+    ggen_failed = any(
+        r.tool is ToolName.GGEN and r.verdict is Verdict.FAILED for r in [*results, *ts_results]
+    )
     return 1 if ggen_failed else 0
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import orjson
 
 from bench.generate import Tree, TreeSpec, change_source, clone_tree, generate, remove_outputs
+from bench.generate_ts import TsTree
 from bench.measure import Sample, run_measured
 from bench.tools import Tool, ToolName
 
@@ -42,6 +43,7 @@ class Scenario(enum.Enum):
     RESTORE = "restore"
     PAR_8X500 = "parallel 8x0.5s"
     PAR_4X100 = "parallel 4x0.1s"
+    TS_COLD = "typescript cold"  # bench.typescript: a pnpm tree of tsc builds
 
 
 SIZE_SCENARIOS = (Scenario.COLD, Scenario.NOOP, Scenario.INCREMENTAL, Scenario.RESTORE)
@@ -145,7 +147,7 @@ class _Track:
     """Mutable bookkeeping of one tool during one scenario (local to ``_run_scenario``)."""
 
     tool: Tool
-    tree: Tree
+    tree: Tree | TsTree
     needed: int
     runs: int = 0
     samples: list[Sample] = field(default_factory=list)

@@ -203,7 +203,7 @@ def _project_name(root: str) -> str:
     """The root manifest's name (package.json, Cargo.toml, pyproject.toml), else the
     directory's."""
     pkg = _json_file(root, "package.json")
-    if isinstance(pkg, dict) and isinstance(pkg.get("name"), str) and pkg["name"]:
+    if isinstance(pkg, dict) and _usable_name(pkg.get("name")):
         return str(pkg["name"])
     for file, table in (("Cargo.toml", "package"), ("pyproject.toml", "project")):
         path = os.path.join(root, file)
@@ -216,9 +216,14 @@ def _project_name(root: str) -> str:
             except (OSError, tomli.TOMLDecodeError):
                 continue
             section = doc.get(table)
-            if isinstance(section, dict) and isinstance(section.get("name"), str):
+            if isinstance(section, dict) and _usable_name(section.get("name")):
                 return str(section["name"])
     return os.path.basename(os.path.abspath(root)) or "project"
+
+
+def _usable_name(name: object) -> bool:
+    """Whether a manifest's name can be the project's (make.toml refuses NUL characters)."""
+    return isinstance(name, str) and bool(name.strip()) and "\0" not in name
 
 
 def _json_file(root: str, rel: str) -> object:
@@ -436,7 +441,7 @@ def _phase_names(tasks: Iterable[str], skip: Callable[[str, str], None]) -> dict
     out: dict[str, str] = {}
     for t in tasks:
         name = phase_name(t)
-        if not name.strip():  # nor is a blank script name a script ggen runs
+        if not name.strip() or "\0" in name:  # nor is a blank script name a script ggen runs
             skip(t, "no equivalent: not a valid phase name")
         elif taken.setdefault(name, t) != t:
             skip(t, f'no equivalent: its phase name "{name}" is taken by "{taken[name]}"')
@@ -473,8 +478,9 @@ def _phase(
             env.append(var)
         else:
             skip(f"{where}.env[{i}] {json.dumps(var)}", "no equivalent: env_inputs name variables")
-    inputs = _inputs(_str_list(task.get("inputs"))) if "inputs" in task else None
-    outputs = tuple(_package_glob(p) for p in _str_list(task.get("outputs")))
+    globs = {k: _without_nul(_str_list(task.get(k)), f"{where}.{k}", skip) for k in _GLOB_KEYS}
+    inputs = _inputs(globs["inputs"]) if "inputs" in task else None
+    outputs = tuple(_package_glob(p) for p in globs["outputs"])
     for k in task:
         if k in _TASK_UNMAPPED:
             skip(f"{where}.{k}", _TASK_UNMAPPED[k])
@@ -512,6 +518,17 @@ def _root_glob(pattern: str) -> str:
     neg = "!" if pattern.startswith("!") else ""
     body = pattern[len(neg) :].removeprefix(TURBO_ROOT).removeprefix("./")
     return f"{neg}{body}"
+
+
+_GLOB_KEYS = ("inputs", "outputs")
+
+
+def _without_nul(values: list[str], where: str, skip: Callable[[str, str], None]) -> list[str]:
+    """``values`` less those holding a NUL character (make.toml refuses them), each listed."""
+    for i, v in enumerate(values):
+        if "\0" in v:
+            skip(f"{where}[{i}] {json.dumps(v)}", "no equivalent: a NUL character")
+    return [v for v in values if "\0" not in v]
 
 
 def _str_list(value: object) -> list[str]:

@@ -155,10 +155,11 @@ class ConfigWarning:
     message: str  # what it is: "unknown table", "no phase named ..."
     hint: str | None = None  # what ggen reads there instead
     line: int | None = None
+    ignored: bool = True  # False: loaded as written (an old-format phase with no command)
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        text = f"{where}: {self.key}: {self.message}, ignored"
+        text = f"{where}: {self.key}: {self.message}" + (", ignored" if self.ignored else "")
         return f"{text} ({self.hint})" if self.hint else text
 
 

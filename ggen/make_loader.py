@@ -465,8 +465,12 @@ class _Loader:
                 continue
             listed = table.str_list(key, single=True) or ()
             for i, hook in enumerate(listed):
+                if hook not in phases and typo_of(hook, names) is None:  # as the old loader
+                    table.warn(key, f'no phase "{hook}"', f"phases: {_listing(names)}")
+                    continue
                 index = f"[{i}]" if isinstance(table.data[key], list) else ""
                 self.check_ref(self.file, f"{table.key(key)}{index}", hook, phases, names, "phase")
+            listed = tuple(h for h in listed if h in phases)
             if key in _GLOBAL_HOOKS:
                 found[key] = listed
             else:

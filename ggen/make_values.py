@@ -310,7 +310,8 @@ def _parse_env(
     """An ``[env]`` table: names to strings; integers, floats and booleans become strings.
 
     A table in place of a value is the old format's per-environment profile
-    (``[env.production]``): ignored, with a warning in ``warnings``."""
+    (``[env.production]``): ignored, with a warning in ``warnings``; so is any other value
+    that is not a string, number or boolean (an array), which the old loader ignored too."""
     table = _Table.of(value, file, path, warnings)
     env: dict[str, str] = {}
     for name, raw in table.data.items():
@@ -334,7 +335,12 @@ def _parse_env(
             except ValueError:  # an integer of more than 4300 digits (hex in the file)
                 table.fail(name, "the number is too large", "write it as a string")
         else:
-            _wrong_type(file, table.key(name), "a string", raw)
+            table.warn(
+                name,
+                f"expected a string, got {_type_name(raw)}",
+                'write NAME = "value"',
+            )
+            continue
         if "\0" in text:
             table.fail(name, "a value cannot contain a NUL character", "remove it")
         env[name] = text
@@ -467,18 +473,32 @@ def _workspace_sources(table: _Table, root: str) -> tuple[Source, ...]:
 
 def _phase_commands(table: _Table) -> tuple[tuple[str, ...], str | None]:
     """(commands, script): exactly one of ``command`` (one), ``commands`` (a non-empty list)
-    and ``script`` (a package.json script name, run by ``ggen.scripts``), no empty one."""
+    and ``script`` (a package.json script name, run by ``ggen.scripts``), no empty one. As the
+    old loader did, a phase with none of them loads with no command (a warning), and one with
+    ``command`` and ``commands`` runs ``command`` (a warning)."""
     given = [k for k in ("command", "commands", "script") if k in table.data]
+    if given == ["command", "commands"]:  # the old loader took "command"
+        table.warn(
+            "commands",
+            'both "command" and "commands" are set: "command" runs',
+            "keep one of them",
+        )
+        given = ["command"]
     if len(given) > 1:
         both = " and ".join(f'"{k}"' for k in given)
         table.fail(None, f"both {both} are set", "keep exactly one of command, commands, script")
-    if not given:
-        table.fail(
-            None,
-            'no "command", "commands" or "script"',
-            'add command = "...", commands = ["...", "..."] or script = "build" (a package.json'
-            " script)",
+    if not given:  # the old loader accepted it: its tasks end as no-script (nothing to do)
+        table.warnings.append(
+            ConfigWarning(
+                table.file,
+                table.path,
+                "no command: the phase has nothing to do",
+                'add command = "...", commands = ["...", "..."] or script = "build" (a package.json'
+                " script)",
+                ignored=False,
+            )
         )
+        return (), None
     if given[0] == "script":
         script = table.str_("script") or ""
         if not script.strip():

@@ -11,7 +11,6 @@ the two kinds never collide.
 
 from __future__ import annotations
 
-import hashlib
 from urllib.parse import quote
 
 MAX_STEM = 160  # leaves room under 255 bytes for a suffix and an atomic write's temp name
@@ -30,5 +29,7 @@ def task_file_stem(workspace: str, phase: str) -> str:
     stem = f"{ws}.{ph}"
     if len(stem) <= MAX_STEM:
         return stem
+    import hashlib  # only for long names: its import costs a no-op run 2-3 ms
+
     digest = hashlib.sha256(stem.encode()).hexdigest()[:32]
     return f"{ws[:_PREFIX]}.{ph[:_PREFIX]}.{digest}"

@@ -27,6 +27,8 @@ from bench.generate import (
     generate,
     remove_outputs,
 )
+from bench.generate_ts import TsSpec, TsTree, generate_ts
+from bench.generate_ts import change_source as ts_change_source
 from bench.measure import run_measured
 from bench.micro import count_source_opens, hashing_figures, raw_xxh3_file
 from bench.report import Outcome, evaluate_targets, render_markdown, results_doc
@@ -38,7 +40,10 @@ from bench.scenarios import (
     run_parallel,
     run_size,
 )
-from bench.tools import ToolName, find_ggen
+from bench.tools import ToolName, default_peers_dir, find_ggen, find_tools
+from bench.typescript import SECTION as TS_SECTION
+from bench.typescript import TOOLS as TS_TOOLS
+from bench.typescript import into_results, render, run_ts
 
 SPEC = TreeSpec(5, files=3, kib=1, chain=3)
 
@@ -280,7 +285,7 @@ def test_cli_run_writes_json_and_markdown(tmp_path: Path) -> None:
     code = main(
         [
             "--sizes", "5", "--reps", "1", "--files", "2", "--kib", "1",
-            "--tools", "ggen,make", "--no-parallel", "--no-micro",
+            "--tools", "ggen,make", "--no-parallel", "--no-micro", "--ts-sizes", "",
             "--work", str(tmp_path / "work"), "--out", str(out), "--results-md", str(md),
         ]
     )  # fmt: skip
@@ -302,3 +307,117 @@ def test_cli_generate(tmp_path: Path) -> None:
     assert len(list((tmp_path / "g" / "packages").glob("*/src/*.txt"))) == 6
     assert os.access(tmp_path / "g" / "Makefile", os.R_OK)
     shutil.rmtree(tmp_path / "g")
+
+
+# -- the TypeScript monorepo (bench.generate_ts, bench.typescript) -----------------------------
+
+
+def test_ts_spec_layers_and_dependents() -> None:
+    spec = TsSpec(10, width=4)
+    assert [spec.deps(i) for i in (0, 3, 4, 7, 8)] == [(), (), (0, 1), (0, 3), (4, 5)]
+    assert all(d < i for i in range(10) for d in spec.deps(i))
+    assert spec.dependents(1) == (1, 4, 5, 8, 9)
+    assert spec.dependents(9) == (9,)
+    assert spec.value(4, 2) == 2 * 5 + 2 * 1 + 2 * 2
+    assert spec.name(4) == "@bench/pkg-04"
+
+
+def test_generate_ts_is_deterministic_and_discoverable(tmp_path: Path) -> None:
+    a = generate_ts(TsSpec(6), tmp_path / "a")
+    b = generate_ts(TsSpec(6), tmp_path / "b")
+    assert _digests(a.root) == _digests(b.root)
+    with pytest.raises(FileExistsError):
+        generate_ts(TsSpec(6), a.root)
+    make = tomli.loads((a.root / "make.toml").read_text())
+    assert make["project"]["workspaces"] == "auto"
+    assert make["lifecycle"]["build"]["script"] == "build"
+    assert len((a.root / "make.toml").read_text().splitlines()) <= 20
+    pkg = json.loads((a.workspace_dir(5) / "package.json").read_text())
+    assert pkg["dependencies"] == {"@bench/pkg-01": "workspace:*", "@bench/pkg-02": "workspace:*"}
+    assert pkg["scripts"] == {"build": "tsc -b", "test": "node --test dist/"}
+    tsconfig = json.loads((a.workspace_dir(5) / "tsconfig.json").read_text())
+    assert tsconfig["references"] == [{"path": "../pkg-01"}, {"path": "../pkg-02"}]
+    root = json.loads((a.root / "package.json").read_text())
+    assert root["packageManager"].startswith("pnpm@9") and "typescript" in root["devDependencies"]
+    source = a.source(5).read_text()
+    assert 'from "@bench/pkg-01"' in source and 'from "@bench/pkg-02"' in source
+    before = source
+    ts_change_source(a, 5, 0)
+    assert a.source(5).read_text() != before and "REVISION = 1" in a.source(5).read_text()
+
+
+def test_ts_results_section_is_replaced_and_the_rest_kept(tmp_path: Path) -> None:
+    md = tmp_path / "RESULTS.md"
+    md.write_text("# ggen benchmark results\n\n| table |\n\n## Remote cache restore\n\nremote\n")
+    into_results(md, f"{TS_SECTION}\n\nfirst\n")
+    into_results(md, f"{TS_SECTION}\n\nsecond\n")
+    text = md.read_text()
+    assert text.count(TS_SECTION) == 1 and "second" in text and "first" not in text
+    # before the remote section, which bench.remote rewrites with everything after it
+    assert text == (
+        f"# ggen benchmark results\n\n| table |\n\n{TS_SECTION}\n\nsecond\n\n"
+        "## Remote cache restore\n\nremote\n"
+    )
+    md.write_text("# ggen benchmark results\n")
+    into_results(md, f"{TS_SECTION}\n\nthird\n")
+    assert md.read_text() == f"# ggen benchmark results\n\n{TS_SECTION}\n\nthird\n"
+
+
+def test_ts_cold_scenario_with_the_real_tools(tmp_path: Path) -> None:
+    """The harness path of bench.typescript at N=3: ggen (and turbo when installed), one
+    warm-up and one measured cold run each, the outputs checked equal, the section rendered."""
+    assert shutil.which("pnpm") and shutil.which("node"), "pnpm and node are needed"
+    tools = find_tools(default_peers_dir(), TS_TOOLS)
+    plan = Plan(reps=1, warmup=1)
+    logged: list[str] = []
+    results = run_ts(tools, 3, plan, tmp_path / "work", log=logged.append)
+    assert [r.tool for r in results] == [t.name for t in tools]
+    for r in results:
+        assert r.scenario is Scenario.TS_COLD and r.workspaces == 3
+        assert r.verdict is Verdict.OK, r.note
+        assert len(r.samples_s) == 1
+    ggen = results[0]
+    assert (ggen.ran, ggen.cached) == (3, 0)
+    tree = TsTree(tmp_path / "work" / "ts3" / "ggen", TsSpec(3))
+    assert tree.output(2).is_file() and len(tree.outputs()) == 3 * 13
+    section = render(results, plan, "ggen x")
+    assert section.startswith(TS_SECTION) and "| 3 | " in section
+    row = next(line for line in section.splitlines() if line.startswith("| 3 | "))
+    ratio = row.split("|")[-2].strip()
+    assert ratio.endswith("x") if len(tools) == 2 else ratio == "n/a"
+
+
+def test_cli_run_adds_the_typescript_section(tmp_path: Path) -> None:
+    out, md = tmp_path / "results", tmp_path / "RESULTS.md"
+    code = main(
+        [
+            "--sizes", "2", "--reps", "1", "--files", "1", "--kib", "1", "--tools", "ggen",
+            "--no-parallel", "--no-micro", "--ts-sizes", "3",
+            "--work", str(tmp_path / "work"), "--out", str(out), "--results-md", str(md),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    (json_file,) = out.glob("*.json")
+    rows = orjson.loads(json_file.read_bytes())["results"]
+    ts = [r for r in rows if r["scenario"] == Scenario.TS_COLD.value]
+    assert [(r["tool"], r["workspaces"], r["verdict"], r["ran"]) for r in ts] == [
+        ("ggen", 3, "ok", 3)
+    ]
+    text = md.read_text()
+    assert text.startswith("# ggen benchmark results") and "| cold | 2 |" in text
+    assert f"\n{TS_SECTION}\n" in text and "| 3 | " in text
+
+
+def test_ts_cold_without_pnpm_is_skipped_not_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ggen = find_ggen()
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pnpm here
+    (result,) = run_ts([ggen], 2, Plan(reps=1), tmp_path / "work", log=lambda _: None)
+    assert (result.tool, result.scenario, result.verdict) == (
+        ToolName.GGEN,
+        Scenario.TS_COLD,
+        Verdict.SKIPPED,
+    )
+    assert "could not be installed" in result.note and "pnpm not found" in result.note
+    assert "| 2 | skipped | not found | n/a |" in render([result], Plan(reps=1), "ggen x")

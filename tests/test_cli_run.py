@@ -142,8 +142,8 @@ def test_parallelism_is_real(tmp_path: Path) -> None:
         ('[project]\nname = "x"\n[workspace.a]\npath = "../elsewhere"\n', "workspace.a.path"),
         (
             '[project]\nname = "x"\n[lifecycle.build]\ncommand = "true"\n'
-            '[hooks]\nbefore_all = ["chek"]\n',
-            '"chek"',
+            '[hooks]\nbefore_all = ["biuld"]\n',
+            '"biuld", did you mean "build"?',
         ),
     ],
 )

@@ -21,7 +21,8 @@ from monorepo import ggen, last_summary, statuses, write_tree
 from ggen.errors import InternalError, UsageError
 from ggen.make import ExecutorKind, load_make
 from ggen.runner.dask_pool import CONNECT_TIMEOUT, dask_executor
-from ggen.runner.execute import ExecOptions, run_in_worker
+from ggen.runner.execute import ExecOptions
+from ggen.runner.executor import TaskCall
 from ggen.runner.pools import make_executor
 from ggen.runner.results import Status
 
@@ -187,12 +188,13 @@ def test_a_killed_worker_fails_only_its_task(tmp_path: Path, allowed_failures: i
         victim = next(t for t in summary["tasks"] if t["id"] == "victim:build")
         dead = victim["worker"]
         assert victim["error"] == (
-            f"worker died running this task: {dead} "
+            f"worker {dead} died running it "
             "(after 2 attempts, every one on a worker that died)"
         )
         assert victim["attempts"] == 2  # retries = 1: one more start after the first death
-        assert f"victim:build [failed] worker died running this task: {dead}" in r.stdout
-        assert "[ggen] worker died running this task" in (repo / victim["log"]).read_text()
+        assert f"victim:build [failed] worker {dead} died running it" in r.stdout
+        log = (repo / victim["log"]).read_text()
+        assert log.count(f"[ggen] worker {dead} died running it") == 1  # written once
         # the nannies bring the cluster back to two workers, none of them the dead one
         cluster.wait_for_workers(2)
         assert dead not in cluster.worker_addresses()
@@ -206,7 +208,7 @@ def test_a_killed_worker_fails_only_its_task(tmp_path: Path, allowed_failures: i
         (once,) = last_summary(repo)["tasks"]
         assert once["status"] == "failed" and once["attempts"] == 1
         assert once["worker"] in before
-        assert once["error"] == f"worker died running this task: {once['worker']}"
+        assert once["error"] == f"worker {once['worker']} died running it"
         cluster.wait_for_workers(2)
 
 
@@ -230,17 +232,17 @@ def test_executor_runs_tasks_and_shuts_down_cleanly(cluster: DaskCluster, tmp_pa
     Path(options.control_dir).mkdir(parents=True)
     threads_before = set(threading.enumerate())
     executor = make_executor(ExecutorKind.DASK, make, 2, cluster.address)
-    result = executor.submit(run_in_worker, "a", "build", options).result(timeout=30)
+    result = executor.submit_task(TaskCall("a", "build", options)).result(timeout=30)
     assert result.status is Status.OK and result.worker in cluster.worker_addresses()
     assert (repo / "a/out.txt").read_text() == "a\n"
     assert executor.submit(len, "abc").result(timeout=30) == 3  # a plain callable
     # workers must see the project at the same path
     repo.rename(tmp_path / "moved")
     with pytest.raises(InternalError, match=r"does not see the project at .*/repo: Dask workers"):
-        executor.submit(run_in_worker, "a", "build", options).result(timeout=30)
+        executor.submit_task(TaskCall("a", "build", options)).result(timeout=30)
     executor.shutdown(wait=True)
     with pytest.raises(RuntimeError, match="after shutdown"):
-        executor.submit(run_in_worker, "a", "build", options)
+        executor.submit_task(TaskCall("a", "build", options))
     deadline = time.monotonic() + 5
     while set(threading.enumerate()) - threads_before and time.monotonic() < deadline:
         time.sleep(0.05)

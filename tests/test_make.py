@@ -656,11 +656,6 @@ def test_unknown_key_without_close_match_is_a_warning_listing_known(tmp_path: Pa
         ('command = "a"\nwatch = ["a"]', "lifecycle.build.watch", "expected a boolean, got array"),
         ('command = "a"\nport = 0', "lifecycle.build.port", "must be between 1 and 65535"),
         ('command = "a"\nport = "3000"', "lifecycle.build.port", "expected an integer"),
-        (
-            'command = "a"\nenv = { A = [1] }',
-            "lifecycle.build.env.A",
-            "expected a string, got array",
-        ),
         ('command = "a"\nenv = { "A=B" = "1" }', 'lifecycle.build.env."A=B"', "cannot contain '='"),
         ('command = "a"\nenv = "A=1"', "lifecycle.build.env", "expected a table, got string"),
         ('command = "a"\nenv_inputs = [""]', "lifecycle.build.env_inputs[0]", "must not be empty"),
@@ -673,8 +668,6 @@ def test_unknown_key_without_close_match_is_a_warning_listing_known(tmp_path: Pa
         ),
         ('command = "a"\ninputs = ["/etc/x"]', "lifecycle.build.inputs[0]", "absolute path"),
         ('command = "a"\ndescription = 1', "lifecycle.build.description", "expected a string"),
-        ('command = "a"\ncommands = ["b"]', "lifecycle.build", '"command" and "commands" are set'),
-        ('description = "x"', "lifecycle.build", 'no "command", "commands" or "script"'),
         ('script = "b"\ncommand = "a"', "lifecycle.build", 'both "command" and "script" are set'),
         ('script = ""', "lifecycle.build.script", "must not be empty"),
         ("script = 1", "lifecycle.build.script", "expected a string, got integer"),
@@ -706,7 +699,6 @@ def test_bad_phase(tmp_path: Path, body: str, key: str, message: str) -> None:
             "project.inputs",
             "expected an array of strings, got table",
         ),
-        (MINIMAL + "[env]\nA = 1979-05-27T07:32:00Z\n", "env.A", "expected a string, got datetime"),
         (MINIMAL + "[executor]\njobs = 0\n", "executor.jobs", "must be between 1 and 1024, got 0"),
         (
             MINIMAL + "[executor]\njobs = true\n",
@@ -881,7 +873,7 @@ def test_hooks(tmp_path: Path) -> None:
 
     cases = [
         ('after_all = ["lnt"]', "hooks.after_all[0]", 'unknown phase "lnt", did you mean "lint"?'),
-        ('on_error = "nope"', "hooks.on_error", 'unknown phase "nope"'),
+        ('on_error = "lnit"', "hooks.on_error", 'unknown phase "lnit", did you mean "lint"?'),
         ('before_biuld = ["lint"]', "hooks.before_biuld",
          'no phase named "biuld", did you mean "before_build"?'),
         ('befor_build = ["lint"]', "hooks.befor_build",

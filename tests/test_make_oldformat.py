@@ -305,6 +305,152 @@ def test_an_old_format_name_never_errors(tmp_path: Path, case: tuple[str, str], 
     assert make.phase("build") is not None
 
 
+# ------------------------------------------- what the old loader accepted and ggen used to refuse
+
+LINT = '[lifecycle.lint]\ncommand = "echo lint"\n'
+# (a file the old loader accepted, the key warned about, its line, the message)
+ACCEPTED = [
+    (
+        BUILD + '[lifecycle.check]\ndescription = "not written yet"\n',
+        "lifecycle.check",
+        5,
+        "no command: the phase has nothing to do",
+    ),
+    (
+        '[lifecycle.build]\ncommand = "echo one"\ncommands = ["echo two"]\n',
+        "lifecycle.build.commands",
+        5,
+        'both "command" and "commands" are set: "command" runs, ignored',
+    ),
+    (
+        BUILD + '[env]\nA = "1"\nPATHS = ["bin", "scripts"]\n',
+        "env.PATHS",
+        7,
+        "expected a string, got array, ignored",
+    ),
+    (
+        BUILD + 'env = { B = "2", WHEN = 1979-05-27 }\n',
+        "lifecycle.build.env.WHEN",
+        5,
+        "expected a string, got date, ignored",
+    ),
+    (
+        BUILD + LINT + '[hooks]\nbefore_build = ["lint", "generate"]\n',
+        "hooks.before_build",
+        8,
+        'no phase "generate", ignored',
+    ),
+    (
+        BUILD + '[hooks]\nafter_all = "publish"\n',
+        "hooks.after_all",
+        6,
+        'no phase "publish", ignored',
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "line", "message"), ACCEPTED)
+def test_what_the_old_loader_accepted_loads_with_a_warning(
+    tmp_path: Path, text: str, key: str, line: int, message: str
+) -> None:
+    root = write(tmp_path, MINIMAL + text)
+    make = load_make(root)
+    assert [(w.key, w.line) for w in make.warnings] == [(key, line)]
+    shown = str(make.warnings[0])
+    assert shown.startswith(f"{root / MAKE_FILE}:{line}: {key}: {message}")
+
+    strict = write(tmp_path / "strict", MINIMAL + "strict = true\n" + text)
+    with pytest.raises(ConfigError) as info:
+        load_make(strict)
+    err = info.value
+    assert (err.key, err.line) == (key, line + 1)
+    assert err.message.startswith(message.removesuffix(", ignored"))
+    assert "an error with [project] strict = true" in err.message
+
+
+def test_a_phase_with_no_command_loads_and_its_tasks_have_nothing_to_do(tmp_path: Path) -> None:
+    root = write(
+        tmp_path,
+        MINIMAL + '[lifecycle.check]\ndescription = "later"\n'
+        '[lifecycle.build]\ncommand = "echo built > out.txt"\ndepends_on = ["check"]\n',
+    )
+    check = load_make(root).phase("check")
+    assert check is not None and (check.commands, check.script) == ((), None)
+    r = ggen("run", "build", cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert "lifecycle.check: no command: the phase has nothing to do (add" in r.stderr
+    assert "ignored" not in r.stderr
+    summary = last_summary(root)
+    assert statuses(summary) == {".:check": "no-script", ".:build": "ok"}
+    assert "1 with nothing to do" in r.stdout
+    (check_task,) = [t for t in summary["tasks"] if t["id"] == ".:check"]
+    assert check_task["error"] == "nothing to do: the phase has no command"
+    assert (root / "out.txt").read_text() == "built\n"
+    r = ggen("explain", "check", cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert "nothing to do: the phase has no command" in r.stdout
+    r = ggen("validate", "--strict", cwd=root)
+    assert r.returncode == EXIT_USAGE
+    assert "lifecycle.check: no command: the phase has nothing to do (an error with --strict)" in (
+        r.stderr
+    )
+
+
+def test_command_wins_over_commands_and_script_with_a_command_stays_an_error(
+    tmp_path: Path,
+) -> None:
+    root = write(
+        tmp_path, MINIMAL + '[lifecycle.build]\ncommand = "echo one"\ncommands = ["echo two"]\n'
+    )
+    build = load_make(root).phase("build")
+    assert build is not None and build.commands == ("echo one",)
+    for extra in ('script = "build"\ncommand = "a"', 'script = "build"\ncommands = ["a"]'):
+        write(tmp_path, MINIMAL + "[lifecycle.build]\n" + extra + "\n")
+        with pytest.raises(ConfigError) as info:
+            load_make(tmp_path)
+        assert info.value.key == "lifecycle.build"
+        assert "are set" in info.value.message and '"script"' in info.value.message
+
+
+def test_env_keeps_the_strings_and_ignores_arrays(tmp_path: Path) -> None:
+    root = write(
+        tmp_path,
+        MINIMAL + '[env]\nA = "1"\nN = 2\nPATHS = ["bin"]\n'
+        '[lifecycle.build]\ncommand = "echo hi"\nenv = { B = "2", C = [1, 2] }\n',
+    )
+    make = load_make(root)
+    build = make.phase("build")
+    assert make.env == (("A", "1"), ("N", "2"))
+    assert build is not None and build.env == (("B", "2"),)
+    assert [w.key for w in make.warnings] == ["env.PATHS", "lifecycle.build.env.C"]
+
+
+def test_a_hook_of_no_phase_is_dropped_but_a_typo_of_one_is_an_error(tmp_path: Path) -> None:
+    hooks = (
+        '[hooks]\nbefore_all = ["lint", "setup"]\nbefore_build = "generate"\n'
+        'after_build = ["lint"]\non_error = ["rollback"]\n'
+    )
+    make = load_make(write(tmp_path, MINIMAL + BUILD + LINT + hooks))
+    assert make.hooks.before_all == ("lint",)
+    assert make.hooks.before_phase("build") == ()
+    assert make.hooks.after_phase("build") == ("lint",)
+    assert make.hooks.on_error == ()
+    assert [str(w).split(": ", 1)[1] for w in make.warnings] == [
+        'hooks.before_all: no phase "setup", ignored (phases: build, lint)',
+        'hooks.before_build: no phase "generate", ignored (phases: build, lint)',
+        'hooks.on_error: no phase "rollback", ignored (phases: build, lint)',
+    ]
+    for body, key in (
+        ('before_all = ["lnit"]', "hooks.before_all[0]"),
+        ('after_build = "biuld"', "hooks.after_build"),
+    ):
+        write(tmp_path, MINIMAL + BUILD + LINT + "[hooks]\n" + body + "\n")
+        with pytest.raises(ConfigError) as info:
+            load_make(tmp_path)
+        assert info.value.key == key
+        assert "did you mean" in info.value.message
+
+
 # ------------------------------------------------------------- a realistic old-format file
 
 OLD_FORMAT = """\
@@ -315,6 +461,10 @@ type = "monorepo"
 version = "1.0.0"
 description = "Backend, frontend and a shared library"
 authors = ["Ada Lovelace <ada@example.com>"]
+
+[env]
+APP_NAME = "fullstack"
+EXTRA_PATHS = ["node_modules/.bin", "target/debug"]
 
 [workspace.shared]
 path = "libs/shared"
@@ -363,8 +513,20 @@ requires_approval = true
 [lifecycle.notify]
 command = "echo done"
 
+[lifecycle.typecheck]
+description = "Type-check (to be written)"
+inputs = ["src.txt"]
+
+[lifecycle.test]
+description = "Test what was built"
+command = "test -f dist/out.txt && echo \\"tested $APP_NAME\\""
+commands = ["echo never"]
+
 [hooks]
-before_build = ["lint"]
+before_build = ["lint", "typecheck"]
+after_build = ["test"]
+after_all = ["publish"]
+on_error = ["rollback"]
 on_success = ["notify"]
 
 [scripts]
@@ -410,15 +572,24 @@ def test_a_realistic_old_format_file_loads_and_runs(tmp_path: Path) -> None:
     )
     make = load_make(root)
     assert [w.name for w in make.workspaces] == ["shared", "backend", "frontend"]
-    assert [p.name for p in make.lifecycle] == ["lint", "build", "dev", "deploy", "notify"]
+    assert [p.name for p in make.lifecycle] == [
+        "lint", "build", "dev", "deploy", "notify", "typecheck", "test"
+    ]  # fmt: skip
     build = make.phase("build")
     dev = make.phase("dev")
     assert build is not None and dev is not None
     assert build.commands == ("mkdir -p dist", 'echo "built $GGEN_WORKSPACE" > dist/out.txt')
     assert build.env == ()  # the profile is ignored
     assert (dev.watch, dev.port, dev.workspaces) == (True, 3000, ("frontend",))
-    assert make.hooks.before_phase("build") == ("lint",)
-    assert make.env == ()
+    assert make.hooks.before_phase("build") == ("lint", "typecheck")
+    assert make.hooks.after_phase("build") == ("test",)
+    assert (make.hooks.after_all, make.hooks.on_error) == ((), ())
+    typecheck, test = make.phase("typecheck"), make.phase("test")
+    assert typecheck is not None and (typecheck.commands, typecheck.script) == ((), None)
+    assert test is not None and test.commands == (
+        'test -f dist/out.txt && echo "tested $APP_NAME"',
+    )
+    assert make.env == (("APP_NAME", "fullstack"),)
     assert {w.key for w in make.warnings} == {
         "project.authors",
         "workspace.shared.framework",
@@ -441,6 +612,11 @@ def test_a_realistic_old_format_file_loads_and_runs(tmp_path: Path) -> None:
         "cache.directory",
         "env.production",
         "env.development",
+        "env.EXTRA_PATHS",
+        "lifecycle.typecheck",
+        "lifecycle.test.commands",
+        "hooks.after_all",
+        "hooks.on_error",
     }
     assert all(w.line is not None for w in make.warnings)
 
@@ -448,11 +624,16 @@ def test_a_realistic_old_format_file_loads_and_runs(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "scripts: unknown table, ignored" in r.stderr
     assert statuses(last_summary(root)) == {
-        f"{ws}:{phase}": "ok"
+        f"{ws}:{phase}": status
         for ws in ("shared", "backend", "frontend")
-        for phase in ("lint", "build")
-    }
+        for phase, status in (
+            ("lint", "ok"), ("typecheck", "no-script"), ("build", "ok"), ("test", "ok")
+        )
+    }  # fmt: skip
+    assert "3 with nothing to do" in r.stdout
     assert (root / "backend" / "dist" / "out.txt").read_text() == "built backend\n"
+    assert "frontend:test | tested fullstack" in r.stdout
+    assert "never" not in r.stdout
     r = ggen("run", "build", cwd=root)
     assert r.returncode == 0, r.stderr
     summary = statuses(last_summary(root))

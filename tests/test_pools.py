@@ -218,3 +218,30 @@ def test_make_executor_wraps_loky_and_uses_the_control_dir(tmp_path: Path) -> No
         assert (tmp_path / ".ggen" / "control" / "workers").is_dir()
     finally:
         loky.shutdown(wait=True)
+
+
+def test_cancel_keeps_a_queued_call_from_starting_and_leaves_a_started_one(
+    tmp_path: Path, box: Path
+) -> None:
+    """A call waiting behind a busy worker, even one already in loky's own call queue, is
+    cancelled for good; the call a worker started is not."""
+    pool = ResilientExecutor(loky_factory(1), str(tmp_path / "pids"), workers=1)  # type: ignore[arg-type]
+    try:
+        first = pool.submit(pid_after_file, str(box), "first")
+        second = pool.submit(pid_after_file, str(box), "second")
+        third = pool.submit(pid_after_file, str(box), "third")
+        wait_for((box / "first.pid").exists, 60)
+        assert pool.cancel(first) is False
+        assert pool.cancel(second) is True
+        assert second.cancelled()
+        (box / "first.go").touch()
+        (box / "third.go").touch()
+        assert first.result(timeout=60) > 0
+        assert third.result(timeout=60) > 0
+        assert not (box / "second.pid").exists()  # it never ran
+        assert pool.cancel(third) is False  # over
+        assert pool.queue_ahead() == pool.capacity() == 1
+    finally:
+        (box / "second.go").touch()
+        pool.shutdown(wait=True)
+    assert not list((tmp_path / "pids").iterdir())  # no pid or claim file left

@@ -80,6 +80,12 @@ class FakeRunner:
     def interrupt(self, hard: bool) -> None:
         pass
 
+    def queue_ahead(self) -> int:
+        return 0
+
+    def cancel(self, future: Future[TaskResult]) -> bool:
+        return future.cancel()
+
 
 def project(n: int = 4, phases: tuple[Phase, ...] | None = None, chain: bool = False) -> Make:
     ws = [
@@ -136,6 +142,177 @@ def test_parallel_false_phase_never_overlaps_itself() -> None:
     ]
     assert deploy_overlaps == []
     assert runner.max_active >= 2  # builds still overlapped with deploys
+
+
+class HoldingRunner(FakeRunner):
+    """Records whether each task was submitted ``alone``; ``inline`` tasks finish during
+    submit, as they do on an executor running in this process."""
+
+    def __init__(self, inline: bool = False, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.inline = inline
+        self.alone: dict[str, bool] = {}
+
+    def submit(self, task: Task, *, alone: bool = False) -> Future[TaskResult]:
+        self.alone[task.id] = alone
+        if self.inline:
+            done: Future[TaskResult] = Future()
+            done.set_result(self._work(task))
+            return done
+        return super().submit(task)
+
+
+def test_a_lone_task_to_run_is_held_back_and_submitted_alone() -> None:
+    plan = build_plan(project(4), ["build"])
+    cached = {"w0:build", "w1:build", "w3:build"}
+    runner = HoldingRunner(cached=cached)
+    out = schedule(plan.tasks, runner, Limits(jobs=4, parallel=True))
+    assert runner.alone == {"w2:build": True}
+    assert out.results["w2:build"].status is Status.OK
+
+
+def test_two_tasks_to_run_are_both_submitted_to_the_pool() -> None:
+    plan = build_plan(project(4), ["build"])
+    runner = HoldingRunner(cached={"w1:build", "w2:build"}, delay=0.05)
+    schedule(plan.tasks, runner, Limits(jobs=4, parallel=True))
+    assert runner.alone == {"w0:build": False, "w3:build": False}
+    assert runner.max_active == 2
+
+
+def test_one_task_at_a_time_each_runs_alone() -> None:
+    plan = build_plan(project(3), ["build"])
+    runner = HoldingRunner()
+    schedule(plan.tasks, runner, Limits(jobs=1))
+    assert runner.alone == {f"w{i}:build": True for i in range(3)}
+
+
+def test_after_a_task_run_here_the_next_one_is_held_back_again() -> None:
+    """A task that finished during submit holds no slot: the next task found to run is alone
+    again, and its dependents are launched in the same pass."""
+    plan = build_plan(project(3, chain=True), ["build"])
+    runner = HoldingRunner(inline=True)
+    out = schedule(plan.tasks, runner, Limits(jobs=4, parallel=True))
+    assert runner.alone == {"w0:build": True, "w1:build": True, "w2:build": True}
+    assert runner.started == ["w0:build", "w1:build", "w2:build"]
+    assert {r.status for r in out.results.values()} == {Status.OK}
+
+
+class RetryingRunner(FakeRunner):
+    """``dies`` tasks lose their first start (the future raises); ``retry`` starts them again
+    while ``allowed`` says so, as the dispatcher does after a dead worker."""
+
+    def __init__(self, dies: set[str], allowed: bool) -> None:
+        super().__init__(delay=0.05)
+        self.dies, self.allowed = set(dies), allowed
+        self.retried: list[str] = []
+        self.failed: list[str] = []
+
+    def _work(self, task: Task) -> TaskResult:
+        result = super()._work(task)
+        if task.id in self.dies:
+            self.dies.discard(task.id)
+            raise RuntimeError("worker died")
+        return result.evolve(attempts=1 + self.retried.count(task.id))
+
+    def retry(self, task: Task, future: Future[TaskResult]) -> Future[TaskResult] | None:
+        if not self.allowed or future.exception() is None:
+            return None
+        self.retried.append(task.id)
+        return self.pool.submit(self._work, task)
+
+    def failed_to_run(self, task: Task, error: BaseException) -> TaskResult:
+        self.failed.append(task.id)
+        return super().failed_to_run(task, error)
+
+
+def test_a_retried_task_keeps_its_slot_and_ends_with_its_new_result() -> None:
+    plan = build_plan(project(4), ["build"])
+    runner = RetryingRunner(dies={"w0:build"}, allowed=True)
+    out = schedule(plan.tasks, runner, Limits(jobs=2, parallel=True))
+    assert runner.retried == ["w0:build"]
+    assert runner.failed == []
+    assert out.results["w0:build"].status is Status.OK
+    assert out.results["w0:build"].attempts == 2
+    assert runner.completed.count("w0:build") == 1
+    assert runner.max_active == 2  # the new start took no extra slot
+    assert {r.status for r in out.results.values()} == {Status.OK}
+
+
+def test_a_task_not_retried_fails_and_fail_fast_stops_the_run() -> None:
+    plan = build_plan(project(4), ["build"])
+    runner = RetryingRunner(dies={"w0:build"}, allowed=False)
+    out = schedule(plan.tasks, runner, Limits(jobs=1))
+    assert runner.failed == ["w0:build"]
+    assert out.results["w0:build"].status is Status.FAILED
+    assert out.results["w0:build"].error == "worker died"
+    assert runner.started == ["w0:build"]
+    assert {out.results[f"w{i}:build"].status for i in (1, 2, 3)} == {Status.SKIPPED}
+
+
+class QueueingRunner(FakeRunner):
+    """An executor of ``jobs`` threads that takes ``ahead`` more tasks in its queue; tasks in
+    ``quick`` take 0.05 s."""
+
+    def __init__(self, jobs: int, ahead: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.pool = ThreadPoolExecutor(jobs)
+        self.ahead = ahead
+        self.max_in_flight = 0
+        self.withdrawn: list[str] = []
+        self.futures: dict[Future[TaskResult], str] = {}
+        self.quick: set[str] = set()
+
+    def _work(self, task: Task) -> TaskResult:
+        if task.id not in self.quick:
+            return super()._work(task)
+        time.sleep(0.05)
+        with self.lock:
+            self.started.append(task.id)
+        status = Status.FAILED if task.id in self.fail else Status.OK
+        return TaskResult(task.id, task.workspace, task.phase, status, exit_code=1)
+
+    def submit(self, task: Task, *, alone: bool = False) -> Future[TaskResult]:
+        future = super().submit(task)
+        self.futures[future] = task.id
+        in_flight = sum(1 for f in self.futures if not f.done())
+        self.max_in_flight = max(self.max_in_flight, in_flight)
+        return future
+
+    def queue_ahead(self) -> int:
+        return self.ahead
+
+    def cancel(self, future: Future[TaskResult]) -> bool:
+        if future.cancel():
+            self.withdrawn.append(self.futures[future])
+            return True
+        return False
+
+
+def test_tasks_wait_at_the_executor_ahead_of_its_workers() -> None:
+    plan = build_plan(project(8), ["build"])
+    runner = QueueingRunner(jobs=2, ahead=2, delay=0.05)
+    out = schedule(plan.tasks, runner, Limits(jobs=2, parallel=True))
+    assert {r.status for r in out.results.values()} == {Status.OK}
+    assert runner.max_active == 2  # two run at once, as -j2 says
+    assert runner.max_in_flight == 4  # and two more wait for them
+
+
+def test_after_a_failure_the_tasks_waiting_ahead_never_start() -> None:
+    """w0 fails first; its thread takes the next task in the queue (w2) before the loop
+    hears of it, as a pool's free worker does; w3, still waiting, never starts."""
+    plan = build_plan(project(6), ["build"])
+    runner = QueueingRunner(jobs=2, ahead=2, fail={"w0:build"}, delay=0.5)
+    runner.quick = {"w0:build"}
+    out = schedule(plan.tasks, runner, Limits(jobs=2, parallel=True))
+    assert out.results["w0:build"].status is Status.FAILED
+    assert runner.withdrawn == ["w3:build"]
+    assert sorted(runner.started) == ["w0:build", "w1:build", "w2:build"]
+    for tid in ("w3:build", "w4:build", "w5:build"):
+        assert out.results[tid].status is Status.SKIPPED
+        assert out.results[tid].error == "not started: an earlier task failed"
+    # those that had started ran to their end
+    assert out.results["w1:build"].status is Status.OK
+    assert out.results["w2:build"].status is Status.OK
 
 
 def test_fail_fast_skips_the_rest_and_dependents() -> None:

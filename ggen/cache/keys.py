@@ -222,6 +222,7 @@ class Reason(enum.Enum):
     CACHE_OFF = "caching is off for this task"
     FORCED = "--force: the cache is not read"
     NO_SCRIPT = "nothing to do: package.json has no such script"
+    NO_COMMAND = "nothing to do: the phase has no command"
 
 
 @dataclass(frozen=True)

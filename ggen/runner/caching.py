@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ggen.atomic import write_chunks_atomic
 from ggen.cache.cache import Location, SaveRequest
-from ggen.cache.keys import Recipe, changed_inputs
+from ggen.cache.keys import Reason, Recipe, changed_inputs
 from ggen.errors import InternalError
 from ggen.names import task_file_stem
 from ggen.runner.decide import Decision, Policy, Verdict, decide
@@ -240,6 +240,8 @@ def _no_script(task: Task, decision: Decision) -> TaskResult:
         key=decision.key,
         started_ms=now,
         finished_ms=now,
-        error=f'no "{why.subject}" script in {why.detail}',
+        error=f'no "{why.subject}" script in {why.detail}'
+        if why.reason is Reason.NO_SCRIPT
+        else why.reason.value,
         deps=task.deps,
     )

@@ -184,7 +184,7 @@ class Console:
             if t["skipped"]:
                 parts.append(f"{t['skipped']} skipped")
             if t["no_script"]:
-                parts.append(f"{t['no_script']} without the script")
+                parts.append(f"{t['no_script']} with nothing to do")
             if t["interrupted"]:
                 parts.append(f"{t['interrupted']} interrupted")
             self.out.write(f"ggen: {', '.join(parts)} in {wall_s:.2f}s\n")

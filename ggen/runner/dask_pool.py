@@ -18,18 +18,20 @@ a task of this run, and keeps it in memory until the run ends; should every copy
 scheduler computes it again. No process-global state is set on the workers, so runs of several
 projects can share a cluster.
 
-A worker that dies (killed, out of memory) fails only the task it was running, with an error
-naming the worker, and a phase's ``retries`` say how many such deaths the task may survive.
+A worker that dies (killed, out of memory) fails only the task it was running: its future ends
+with ``WorkerDied`` naming the worker, as with every executor, and the dispatcher's one retry
+policy (``ggen.runner.executor.may_start_again``) says whether it starts again.
 Each start of a task is written down in a ledger next to its control file
 (``.ggen/control/<task>.dask``), which is what tells a task that was running on a dead worker
 from one that was only queued there:
 
 - Dask reruns a task whose worker died until ``distributed.scheduler.allowed-failures`` workers
-  (default 3) have died with it assigned. A rerun that finds more earlier starts in the ledger
-  than the phase's retries ends the task as failed at once instead of running it again.
+  (default 3) have died with it assigned. A rerun that finds, in the ledger and in the starts
+  the dispatcher already counted, more deaths than the policy allows does not run: it answers
+  with the count, which ends its future with ``WorkerDied``.
 - When the cluster gives up first (``allowed-failures`` below the phase's retries, or 0), the
   error comes back as ``KilledWorker``: ggen submits the task again if it never started (it was
-  queued on the dead workers) or while the phase's retries allow another start.
+  queued on the dead workers), and otherwise ends its future with ``WorkerDied``.
 
 So with ``retries = 0`` the first death fails the task, on any cluster. ``retries=`` on each
 submission is also the phase's retries, for an exception raised by ggen's own code on a worker
@@ -46,7 +48,6 @@ import contextlib
 import functools
 import gc
 import glob
-import inspect
 import os
 import threading
 import time
@@ -60,9 +61,10 @@ from typing import Any, TypeVar
 from ggen.errors import InternalError, UsageError
 from ggen.make import Make
 from ggen.names import task_file_stem
-from ggen.runner.control import control_path, remove_file, stop_stale, task_identity
-from ggen.runner.execute import ExecOptions, TaskSpec, execute, run_in_worker, task_spec
-from ggen.runner.results import CacheStatus, Status, TaskResult
+from ggen.runner.control import control_path, remove_file
+from ggen.runner.execute import ExecOptions, TaskSpec, execute, task_spec
+from ggen.runner.executor import TaskCall, WorkerDied, may_start_again
+from ggen.runner.results import TaskResult
 
 T = TypeVar("T")
 
@@ -160,21 +162,26 @@ def _write_ledger(path: str, starts: list[Start]) -> None:
     os.replace(tmp, path)
 
 
-def _project_root(spec: TaskSpec) -> str:
-    """The project root a task's commands carry in their environment."""
-    return dict(spec.env)["GGEN_PROJECT_ROOT"]
-
-
 def hold_snapshot(make: Make) -> Make:
     """The task whose result is the snapshot, replicated to every worker when ggen connects."""
     return make
 
 
-def run_on_dask(make: Make, workspace: str, phase: str, options: ExecOptions) -> TaskResult:
-    """What a Dask worker runs for one task: ``run_in_worker`` with the snapshot passed in.
+@dataclass(frozen=True)
+class LostStarts:
+    """A worker's answer instead of running a task whose earlier starts died with workers
+    more often than the retry policy allows; the client turns it into ``WorkerDied``."""
 
-    A start is written in the task's ledger first; finding more earlier starts than the phase
-    allows retries means workers died running it that many times, so it fails without running.
+    worker: str  # the worker of the last start
+    starts: int  # starts of this submission lost with dead workers
+
+
+def run_on_dask(make: Make, call: TaskCall) -> TaskResult | LostStarts:
+    """What a Dask worker runs for one task: ``execute`` with the snapshot passed in.
+
+    A start is written in the task's ledger first; when the starts found there (each one's
+    worker died) and those the dispatcher counted before are more than the retry policy
+    allows, the task does not run and the count is answered instead.
     """
     from distributed import get_worker
 
@@ -184,75 +191,22 @@ def run_on_dask(make: Make, workspace: str, phase: str, options: ExecOptions) ->
             f"worker {address} does not see the project at {make.root}: Dask workers need it "
             "at the same path, on a filesystem shared with the machine running ggen"
         )
-    spec = task_spec(make, workspace, phase, options)
-    ledger = ledger_path(options, workspace, phase)
+    options = call.options
+    spec = task_spec(make, call.workspace, call.phase, options)
+    ledger = ledger_path(options, call.workspace, call.phase)
     starts = read_ledger(ledger)
-    if len(starts) > spec.retries:
+    if starts and not may_start_again(call.deaths + len(starts), spec.retries):
         # the ledger stays until the client has this verdict: should this worker die before
         # it is delivered, the next start must still find the count
-        last = starts[-1]
-        return worker_died(
-            spec, options, last.worker, last.started_ms, len(starts), keep_ledger=True
-        )
+        return LostStarts(starts[-1].worker, len(starts))
     if starts:  # the worker of the last start died, maybe while writing the control file
-        _remove_control_tmp(control_path(options.control_dir, workspace, phase))
+        _remove_control_tmp(control_path(options.control_dir, call.workspace, call.phase))
     _write_ledger(ledger, [*starts, Start(int(time.time() * 1000), address)])
     try:
         result = execute(spec, options)
     finally:
         remove_file(ledger)  # not reached when the worker dies, which is the point
     return result.evolve(worker=address)
-
-
-def worker_died(
-    spec: TaskSpec,
-    options: ExecOptions,
-    worker: str,
-    started_ms: int | None,
-    attempts: int,
-    *,
-    background: bool = False,
-    keep_ledger: bool = False,
-) -> TaskResult:
-    """The failed result of a task whose worker died running it (the last of ``attempts``).
-
-    A command the dead worker left running on this host is stopped (TERM, then KILL), on a
-    thread of its own if ``background`` (the client's event loop must not wait for it). The
-    task's ledger is removed unless ``keep_ledger``.
-    """
-    error = f"worker died running this task: {worker}"
-    if attempts > 1:
-        error += f" (after {attempts} attempts, every one on a worker that died)"
-    with contextlib.suppress(OSError):
-        os.makedirs(os.path.dirname(spec.log_path), exist_ok=True)
-        with open(spec.log_path, "ab") as log:
-            log.write(f"\n[ggen] {error}\n".encode())
-    # the task is over: its ledger goes, and so does its control file, after stopping the
-    # command it names if that still runs on this host (its worker is gone)
-    if not keep_ledger:
-        remove_file(ledger_path(options, spec.workspace, spec.phase))
-    control = control_path(options.control_dir, spec.workspace, spec.phase)
-    identity = task_identity(_project_root(spec), spec.workspace, spec.phase)
-    if background:
-        threading.Thread(target=stop_stale, args=(control, identity, options.grace)).start()
-    else:
-        stop_stale(control, identity, options.grace)
-    _remove_control_tmp(control)
-    now = int(time.time() * 1000)
-    return TaskResult(
-        task_id=spec.task_id,
-        workspace=spec.workspace,
-        phase=spec.phase,
-        status=Status.FAILED,
-        cache=CacheStatus.MISS,
-        started_ms=started_ms,
-        finished_ms=now,
-        duration_ms=max(0, now - started_ms) if started_ms is not None else 0,
-        worker=worker,
-        attempts=attempts,
-        log=spec.log_rel,
-        error=error,
-    )
 
 
 def _remove_control_tmp(control: str) -> None:
@@ -268,17 +222,18 @@ class _Pending:
 
     future: Future[TaskResult]
     spec: TaskSpec
-    options: ExecOptions
-    attempt: int = 0  # submissions so far, less one
+    call: TaskCall
+    number: int  # of the submission, in this executor
+    attempt: int = 0  # submissions to the cluster so far, less one
     requeues: int = 0  # submissions lost with a dead worker before the task started
 
 
 class DaskExecutor(Executor):
     """A ``concurrent.futures.Executor`` running ggen tasks on a Dask cluster.
 
-    ``submit(run_in_worker, workspace, phase, options)`` runs the task on a worker (as
-    ``run_on_dask``, which takes the snapshot as an argument instead of from a process slot)
-    and returns a future of its ``TaskResult``; any other callable runs as it is.
+    ``submit_task(call)`` runs the task on a worker (as ``run_on_dask``, which takes the
+    snapshot as an argument instead of from a process slot) and returns a future of its
+    ``TaskResult``; ``submit`` runs any other callable as it is.
 
     Each Dask future is followed by a coroutine on the client's event loop that always settles
     the returned future, whatever happens: a result lost with its worker and computed again,
@@ -307,45 +262,64 @@ class DaskExecutor(Executor):
         """The address of the scheduler this executor submits to."""
         return str(self._client.scheduler.address)
 
-    def threads(self) -> int:
+    rebuilds = 0  # the cluster replaces its workers itself
+
+    def capacity(self) -> int:
         """How many tasks the cluster runs at once: its workers' threads, now."""
         return sum(int(n) for n in self._client.nthreads().values())
 
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        """Run ``fn(*args, **kwargs)`` on the cluster; the future holds its result."""
+    def queue_ahead(self) -> int:
+        return 0  # the Dask scheduler queues and places tasks itself
+
+    def cancel(self, future: Future[TaskResult]) -> bool:
+        return False  # submit no more than the cluster runs, so nothing waits to be cancelled
+
+    def interrupt(self) -> None:
+        """The run is being interrupted: submit no task again after a worker's death. (Tasks
+        that have not started yet see the stop flag in the control directory and end at once.)
+        """
+        self._stopping = True
+
+    def _number(self) -> int:
         with self._lock:
             if self._closed:
                 raise RuntimeError("cannot submit after shutdown")
             self._submitted += 1
-            number = self._submitted
+            return self._submitted
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        """Run ``fn(*args, **kwargs)`` on the cluster; the future holds its result."""
+        number = self._number()
         future: Future[Any] = Future()
         future.set_running_or_notify_cancel()  # it is the cluster's now: no cancel()
-        if fn is not run_in_worker:
-            call = functools.partial(fn, *args, **kwargs)
-            key = f"ggen-call-{self._token}-{number}"
-            task = self._client.submit(call, key=key, pure=False)
-            self._follow(task, lambda outcome: self._settle(future, outcome), future)
-            return future
-        workspace, phase, options = inspect.signature(fn).bind(*args, **kwargs).args
+        call = functools.partial(fn, *args, **kwargs)
+        task = self._client.submit(call, key=f"ggen-call-{self._token}-{number}", pure=False)
+        self._follow(task, lambda outcome: self._settle(future, outcome), future)
+        return future
+
+    def submit_task(self, call: TaskCall) -> Future[TaskResult]:
+        """Run one start of a task on the cluster; the future holds its result."""
+        number = self._number()
+        future: Future[TaskResult] = Future()
+        future.set_running_or_notify_cancel()
         try:
-            spec = task_spec(self._make, workspace, phase, options)
+            spec = task_spec(self._make, call.workspace, call.phase, call.options)
         except InternalError as exc:  # from submit, a ggen error means "no executor"
             future.set_exception(exc)
             return future
-        remove_file(ledger_path(options, workspace, phase))  # a stale one from an aborted run
-        self._launch(_Pending(future, spec, options))
+        # a stale one from an aborted run; the starts lost before this one are in ``call``
+        remove_file(ledger_path(call.options, call.workspace, call.phase))
+        self._launch(_Pending(future, spec, call, number))
         return future
 
     def _launch(self, pending: _Pending) -> None:
         spec = pending.spec
-        key = f"ggen-{spec.task_id}-{self._token}-{pending.attempt}"
+        key = f"ggen-{spec.task_id}-{self._token}-{pending.number}-{pending.attempt}"
         try:
             task = self._client.submit(
                 run_on_dask,
                 self._snapshot,
-                spec.workspace,
-                spec.phase,
-                pending.options,
+                pending.call,
                 key=key,
                 retries=spec.retries,
                 pure=False,
@@ -379,23 +353,22 @@ class DaskExecutor(Executor):
         if isinstance(outcome, TaskResult):
             remove_file(self._ledger(pending))  # left by a worker that found it had died
             self._settle(pending.future, outcome)
+        elif isinstance(outcome, LostStarts):
+            self._settle(pending.future, self._died(pending, outcome.worker, outcome.starts))
         elif isinstance(outcome, KilledWorker):
             # the cluster gave up: allowed-failures + 1 workers died while this task was
             # assigned to them, but only the ledger knows whether it had started on them
-            starts = len(read_ledger(self._ledger(pending)))
-            if self._stopping:
-                self._settle(pending.future, self._died(pending, None))
-                return
-            if starts == 0 and pending.requeues < MAX_REQUEUES:
+            starts = read_ledger(self._ledger(pending))
+            if not starts and not self._stopping and pending.requeues < MAX_REQUEUES:
                 pending.requeues += 1  # queued on workers that died; not its doing
-            elif 0 < starts <= pending.spec.retries:
-                pass  # it ran there; the phase's retries allow another start
-            else:
-                last = getattr(getattr(outcome, "last_worker", None), "address", None)
-                self._settle(pending.future, self._died(pending, last))
+                pending.attempt += 1
+                self._launch(pending)
                 return
-            pending.attempt += 1
-            self._launch(pending)
+            last = getattr(getattr(outcome, "last_worker", None), "address", None)
+            # the ledger names the worker it last started on; Dask's last worker may be one
+            # where it only waited in the queue
+            worker = starts[-1].worker if starts else (last or "unknown worker")
+            self._settle(pending.future, self._died(pending, worker, max(1, len(starts))))
         elif isinstance(outcome, (CancelledError, asyncio.CancelledError)):
             self._settle(
                 pending.future,
@@ -408,21 +381,17 @@ class DaskExecutor(Executor):
             self._settle(pending.future, outcome)
 
     def _ledger(self, pending: _Pending) -> str:
-        return ledger_path(pending.options, pending.spec.workspace, pending.spec.phase)
+        return ledger_path(pending.call.options, pending.spec.workspace, pending.spec.phase)
 
-    def _died(self, pending: _Pending, fallback: str | None) -> TaskResult:
-        # the ledger names the worker it last started on; Dask's last worker may be one where
-        # it only waited in the queue
-        starts = read_ledger(self._ledger(pending))
-        last = starts[-1] if starts else None
-        return worker_died(
-            pending.spec,
-            pending.options,
-            last.worker if last else (fallback or "unknown worker"),
-            last.started_ms if last else None,
-            max(1, len(starts)),
-            background=True,
+    def _died(self, pending: _Pending, worker: str, starts: int) -> WorkerDied:
+        """The task is over on this cluster: its ledger goes, and what its dead worker left
+        of writing the control file (the dispatcher stops the command that file names)."""
+        remove_file(self._ledger(pending))
+        options = pending.call.options
+        _remove_control_tmp(
+            control_path(options.control_dir, pending.spec.workspace, pending.spec.phase)
         )
+        return WorkerDied(None, address=worker, starts=starts)
 
     def _settle(self, future: Future[Any], outcome: Any) -> None:
         with self._lock:
@@ -433,12 +402,6 @@ class DaskExecutor(Executor):
             future.set_exception(outcome)
         else:
             future.set_result(outcome)
-
-    def interrupt(self) -> None:
-        """The run is being interrupted: submit no task again after a worker's death. (Tasks
-        that have not started yet see the stop flag in the control directory and end at once.)
-        """
-        self._stopping = True
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Wait for (or drop) the tasks in flight, then close the client and its threads."""

@@ -102,9 +102,11 @@ def decide(
 
 def _script_missing(make: Make, task: Task) -> Difference | None:
     """Why a script phase has nothing to do on a workspace whose package.json lacks the
-    script, or None."""
+    script, or a phase of an old-format file has no command, or None."""
     phase = make.phase_for(task.workspace, task.phase)
     ws = make.workspace(task.workspace)
+    if phase is not None and phase.script is None and not phase.commands:
+        return Difference(Reason.NO_COMMAND)
     if phase is None or phase.script is None or ws is None:
         return None
     from ggen.scripts import has_nothing_to_do

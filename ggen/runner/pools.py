@@ -10,7 +10,8 @@ segfault, ``os._exit``) fails only the call it was running. When one worker dies
 it does not say which worker ran which call. So each call, wrapped by ``_tracked``, writes its
 worker's pid to a file when it starts; when the pool breaks, loky calls the futures' callbacks
 before it kills the surviving workers, and at that moment the dead worker is the only one that
-is gone. Its call fails with ``WorkerDied`` (naming the signal or exit code); the pool is
+is gone. Its call fails with ``WorkerDied`` (naming the signal or exit code: the executors'
+common way to say so, ``ggen.runner.executor``); the pool is
 replaced and the other calls are submitted again, so their futures end with their real results.
 """
 
@@ -30,7 +31,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ggen.make import ExecutorKind, Make
-from ggen.runner.execute import describe_exit_code, init_worker, set_snapshot
+from ggen.runner.execute import init_worker, run_in_worker, set_snapshot
+from ggen.runner.executor import TaskCall, TaskExecutor, WorkerDied
+from ggen.runner.results import TaskResult
 from ggen.runner.state import ggen_dir
 
 T = TypeVar("T")
@@ -40,7 +43,7 @@ MAX_BREAKS = 3  # pool breaks a call may witness, without being found the cause,
 
 class InlineExecutor(Executor):
     """Runs each call at once in the calling thread: ``kind = "inline"``, and a run's lone
-    task when no pool has been started (see ``Session.submit``)."""
+    task when no pool has been started (see ``Dispatcher.submit``)."""
 
     def __init__(self, make: Make | None = None) -> None:
         self._lock = threading.Lock()
@@ -63,24 +66,58 @@ class InlineExecutor(Executor):
         with self._lock:
             self._shutdown = True
 
+    # TaskExecutor -------------------------------------------------------------------------
+    rebuilds = 0  # no worker to lose
 
-class WorkerDied(Exception):
-    """The worker process running a call died before the call returned."""
+    def submit_task(self, call: TaskCall) -> Future[TaskResult]:
+        return self.submit(run_in_worker, call.workspace, call.phase, call.options)
 
-    def __init__(self, pid: int | None, exit_code: int | None) -> None:
-        self.pid = pid
-        self.exit_code = exit_code
-        super().__init__(pid, exit_code)
+    def capacity(self) -> int:
+        return 1
 
-    def __str__(self) -> str:
-        if self.pid is None:
-            return "worker processes died repeatedly while running it (cause unknown)"
-        how = describe_exit_code(self.exit_code) if self.exit_code is not None else "exit unknown"
-        return f"worker process {self.pid} died running it: {how}"
+    def queue_ahead(self) -> int:
+        return 0
+
+    def cancel(self, future: Future[TaskResult]) -> bool:
+        return False  # over when submit returns
+
+    def interrupt(self) -> None:
+        """Nothing to drop: a call here is over when ``submit`` returns."""
 
 
-def _tracked(pid_file: str, fn: Callable[..., T], args: tuple[Any, ...], kwargs: Any) -> T:
-    """Runs in the worker: write this worker's pid to ``pid_file`` for the call's duration."""
+def _up() -> int:
+    """A call that returns once a worker runs it."""
+    return os.getpid()
+
+
+def warm_up(executor: TaskExecutor, workers: int) -> None:
+    """Start the workers of a process pool now; return when they answer."""
+    if isinstance(executor, ResilientExecutor):
+        for future in [executor.submit(_up) for _ in range(workers)]:
+            future.result()
+
+
+class _NotRun:
+    """What a call answers instead of running when it was cancelled before it started."""
+
+
+def _claim(path: str) -> bool:
+    """Create ``path`` if nobody did: the worker starting a call and ``cancel`` both claim the
+    call's claim file, and only the first one to do so has its way."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        return False
+    return True
+
+
+def _tracked(
+    pid_file: str, fn: Callable[..., T], args: tuple[Any, ...], kwargs: Any
+) -> T | _NotRun:
+    """Runs in the worker: claim the call (unless ``cancel`` did), then write this worker's pid
+    to ``pid_file`` for the call's duration."""
+    if not _claim(f"{pid_file}.claim"):
+        return _NotRun()
     tmp = f"{pid_file}.tmp"
     with open(tmp, "w") as f:
         f.write(str(os.getpid()))
@@ -104,19 +141,28 @@ class _Call:
     generation: int = -1  # the pool it was last submitted to
     inner: Future[Any] | None = None
     breaks: int = 0
+    cancelled: bool = False  # claimed by ``cancel`` before a worker started it
+    started: bool = False  # a worker of a pool that broke since had started it
 
 
 class ResilientExecutor(Executor):
     """A process pool that survives the death of its workers (see the module docstring).
 
-    ``factory`` makes a fresh pool (a loky ``ProcessPoolExecutor``); ``pid_dir`` is where the
-    calls write their workers' pids. ``rebuilds`` counts the pools replaced so far.
+    ``factory`` makes a fresh pool (a loky ``ProcessPoolExecutor`` of ``workers`` processes);
+    ``pid_dir`` is where the calls write their workers' pids. ``rebuilds`` counts the pools
+    replaced so far.
     """
 
     def __init__(
-        self, factory: Callable[[], Executor], pid_dir: str, *, max_breaks: int = MAX_BREAKS
+        self,
+        factory: Callable[[], Executor],
+        pid_dir: str,
+        *,
+        max_breaks: int = MAX_BREAKS,
+        workers: int = 0,
     ) -> None:
         self._factory = factory
+        self._workers = workers
         self._dir = pid_dir
         self._max_breaks = max_breaks
         Path(pid_dir).mkdir(parents=True, exist_ok=True)
@@ -145,6 +191,32 @@ class ResilientExecutor(Executor):
             self._calls[call.seq] = call
         self._launch(call)
         return call.outer
+
+    def submit_task(self, call: TaskCall) -> Future[TaskResult]:
+        return self.submit(run_in_worker, call.workspace, call.phase, call.options)
+
+    def capacity(self) -> int:
+        return self._workers
+
+    def queue_ahead(self) -> int:
+        """One task waiting for each worker."""
+        return self._workers
+
+    def cancel(self, future: Future[Any]) -> bool:
+        """Keep the call of ``future`` from starting, if no worker has started it yet."""
+        with self._lock:
+            call = next((c for c in self._calls.values() if c.outer is future), None)
+        if call is None:
+            return future.cancelled()
+        if call.started:
+            return False  # it ran when the pool broke: it runs again to its end
+        if not _claim(self._pid_file(call) + ".claim"):
+            return False  # a worker started it
+        call.cancelled = True
+        if call.inner is not None:
+            call.inner.cancel()  # if still in the pool's own queue; else the worker skips it
+        self._settle(call, CancelledError())
+        return True
 
     def _pid_file(self, call: _Call) -> str:
         return os.path.join(self._dir, f"{call.seq}.pid")
@@ -189,15 +261,19 @@ class ResilientExecutor(Executor):
     def _on_done(self, call: _Call, generation: int, pool: Executor, inner: Future[Any]) -> None:
         """Callback of an inner future; on a broken pool, loky's thread calls it before it
         kills the surviving workers, which is what ``_find_culprits`` relies on."""
-        if inner.cancelled():
-            self._settle(call, CancelledError())
-            return
-        exc = inner.exception()
-        if exc is None:
-            self._settle(call, None, inner.result())
-            return
+        exc = None if inner.cancelled() else inner.exception()
         if not isinstance(exc, BrokenProcessPool):
-            self._settle(call, exc)
+            if inner.cancelled():
+                self._settle(call, CancelledError())
+            elif exc is not None:
+                self._settle(call, exc)
+            elif isinstance(inner.result(), _NotRun):
+                self._settle(call, CancelledError())
+            else:
+                self._settle(call, None, inner.result())
+            # only once settled: ``cancel`` must not claim a call that has ended
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._pid_file(call) + ".claim")
             return
         with self._lock:
             if generation not in self._culprits:
@@ -250,16 +326,23 @@ class ResilientExecutor(Executor):
             if stopping:
                 self._settle(call, BrokenProcessPool("the pool broke during the interrupt"))
                 continue
+            if call.cancelled:
+                self._settle(call, CancelledError())
+                continue
             call.breaks += 1
             if not culprits and call.breaks >= self._max_breaks:
                 self._settle(call, WorkerDied(None, None))
                 continue
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._pid_file(call))  # its worker is dead; it says nothing now
+            call.started = call.started or os.path.exists(self._pid_file(call) + ".claim")
+            for stale in (self._pid_file(call), self._pid_file(call) + ".claim"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(stale)  # its worker is dead; it says nothing now
             self._launch(call)
 
     def _settle(self, call: _Call, exc: BaseException | None, result: Any = None) -> None:
         with self._lock:
+            if call.outer.done():
+                return
             self._calls.pop(call.seq, None)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._pid_file(call))
@@ -345,7 +428,7 @@ def make_executor(
     jobs: int,
     scheduler: str | None = None,
     control_dir: str | None = None,
-) -> Executor:
+) -> TaskExecutor:
     """A fresh executor of ``kind`` with ``jobs`` workers, each holding ``make``.
 
     ``control_dir`` (default ``.ggen/control``) is where the loky pool's calls say which worker
@@ -358,4 +441,4 @@ def make_executor(
 
         return dask_executor(make, scheduler, jobs)
     pid_dir = os.path.join(control_dir or str(ggen_dir(make) / "control"), "workers")
-    return ResilientExecutor(functools.partial(loky_pool, make, jobs), pid_dir)
+    return ResilientExecutor(functools.partial(loky_pool, make, jobs), pid_dir, workers=jobs)

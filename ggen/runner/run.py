@@ -15,10 +15,9 @@ import contextlib
 import dataclasses
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -29,11 +28,12 @@ from ggen.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TASK_FAILED, WriteError
 from ggen.make import ExecutorKind, Make, Phase
 from ggen.runner.caching import CachingOptions, TaskCaching
 from ggen.runner.console import Console, OutputMode
-from ggen.runner.execute import ExecOptions, kill_group, run_in_worker
+from ggen.runner.dispatch import ClusterThreads, Dispatcher, pool_needed
+from ggen.runner.execute import ExecOptions
 from ggen.runner.plan import Plan, Task, build_plan
 from ggen.runner.results import Status, TaskResult
 from ggen.runner.schedule import Limits, schedule
-from ggen.runner.state import ggen_dir, new_run_id, record_state, write_summary
+from ggen.runner.state import ggen_dir, new_run_id, record_state, root_state_path, write_summary
 from ggen.runner.summary import RunSummary, RunTotals
 from ggen.task_env import env_inputs_values
 
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from ggen.cache.cache import Cache
     from ggen.cache.remote import RemoteCache
     from ggen.cache.store import Store
-    from ggen.runner.control import Watchdog
 
 
 @dataclass(frozen=True)
@@ -97,18 +96,8 @@ def resolve_limits(make: Make, options: RunOptions, plan: Plan) -> Limits:
     limits = Limits(jobs=max(1, jobs), parallel=parallel)
     kind = options.executor or make.executor.kind
     if kind is ExecutorKind.DASK and not (options.jobs or make.executor.jobs):
-        limits = dataclasses.replace(limits, capacity=_ClusterThreads())
+        limits = dataclasses.replace(limits, capacity=ClusterThreads())
     return limits
-
-
-class _ClusterThreads:
-    """The thread count of the Dask cluster a run's executor is connected to (0 before)."""
-
-    def __init__(self) -> None:
-        self.threads = 0
-
-    def __call__(self) -> int:
-        return self.threads
 
 
 class Session:
@@ -141,13 +130,15 @@ class Session:
             Path(self.exec_options.control_dir).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise WriteError(self.exec_options.control_dir, exc) from exc
-        self._executor: Executor | None = None
-        self._inline: Executor | None = None  # runs lone tasks in this process (submit)
-        self._watchdog: Watchdog | None = None
-        self._swept = False
-        self._remaining = 0
-        self._lock = threading.Lock()
-        self._deaths: dict[str, int] = {}  # task id -> starts lost with a dead worker, retried
+        self.dispatch = Dispatcher(
+            make,
+            options.executor or make.executor.kind,
+            limits,
+            self.exec_options,
+            console.warn,
+            scheduler=options.scheduler or make.executor.scheduler,
+            started=lambda task_id, log: console.started(task_id, log=log),
+        )
 
     @property
     def keys(self) -> dict[str, str]:
@@ -166,195 +157,32 @@ class Session:
     def complete(self, task: Task, result: TaskResult) -> TaskResult:
         """Count the starts lost with a dead worker among the attempts; have the outputs of a
         task that succeeded stored."""
-        attempts = result.attempts + self._deaths.get(task.id, 0)
+        attempts = result.attempts + self.dispatch.deaths(task.id)
         return self.caching.complete(task, result.evolve(attempts=attempts))
 
-    # execute ------------------------------------------------------------------------------
-    def executor(self) -> Executor:
-        if self._executor is None:
-            from ggen.runner.pools import make_executor
-
-            kind = self._kind()
-            scheduler = self.options.scheduler or self.make.executor.scheduler
-            self._executor = make_executor(kind, self.make, self.limits.jobs, scheduler)
-            cluster = self.limits.capacity
-            if isinstance(cluster, _ClusterThreads):
-                cluster.threads = int(getattr(self._executor, "threads", lambda: 0)())
-        return self._executor
-
-    def _kind(self) -> ExecutorKind:
-        return self.options.executor or self.make.executor.kind
-
-    def _in_process(self, alone: bool) -> Executor | None:
-        """The executor running in this process that ``submit`` should use, if any.
-
-        A lone task (nothing else to run or running) is run here rather than on a process
-        pool that does not exist yet: starting one (importing loky, starting its workers)
-        costs more than most single tasks. Commands run here are watched by a ``Watchdog``."""
-        kind = self._kind()
-        if kind is not ExecutorKind.INLINE and not (
-            alone and kind is ExecutorKind.LOKY and self._executor is None
-        ):
-            return None
-        if self._watchdog is None:
-            from ggen.runner.control import Watchdog
-            from ggen.runner.lock import held_lock_fd
-
-            self._watchdog = Watchdog(
-                self.exec_options.control_dir,
-                self.make.root,
-                self.options.grace,
-                keep_fd=held_lock_fd(),
-            )
-        if kind is ExecutorKind.INLINE:
-            return self.executor()
-        if self._inline is None:
-            from ggen.runner.pools import InlineExecutor
-
-            self._inline = InlineExecutor(self.make)
-        return self._inline
-
+    # execute: ggen.runner.dispatch -------------------------------------------------------
     def submit(self, task: Task, *, alone: bool = False) -> Future[TaskResult]:
-        """Start ``task``: on the pool, or in this process when it is ``alone`` (the only task
-        to run now, none running) and no pool has been started. Before the first task, stop
-        what a killed run left."""
-        if not self._swept:
-            from ggen.runner.control import sweep
-
-            self._swept = True
-            left = sweep(self.exec_options.control_dir, self.make.root, self.options.grace)
-            if left:
-                self.console.warn(f"stopped {left} command(s) left running by a killed run")
-        log = self._log_path(task)
-        try:
-            log.unlink()  # the last run's log, which must not pass for this run's output
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise WriteError(log, exc) from exc
-        self.console.started(task.id, log=str(log))
-        executor = self._in_process(alone) or self.executor()
-        return executor.submit(run_in_worker, task.workspace, task.phase, self.exec_options)
+        return self.dispatch.submit(task, alone=alone)
 
     def retry(self, task: Task, future: Future[TaskResult]) -> Future[TaskResult] | None:
-        """Start again a task whose worker process died running it, while its phase's
-        ``retries`` allow: the dead worker's command is stopped first, the log kept."""
-        from ggen.runner.pools import WorkerDied
-
-        if future.cancelled() or not isinstance(future.exception(), WorkerDied):
-            return None
-        retries = self._phase(task).retries
-        deaths = self._deaths.get(task.id, 0) + 1
-        if deaths > retries:
-            return None
-        self._deaths[task.id] = deaths
-        self._stop_dead_workers_command(task, wait=True)
-        note = f"{future.exception()}; starting it again (attempt {deaths + 1} of {retries + 1})"
-        log = self._log_path(task)
-        with contextlib.suppress(OSError), open(log, "ab") as f:
-            f.write(f"\n[ggen] {note}\n".encode())
-        self.console.warn(f"{task.id}: {note}")
-        options = dataclasses.replace(self.exec_options, append_log=True)
-        return self.executor().submit(run_in_worker, task.workspace, task.phase, options)
-
-    def _stop_dead_workers_command(self, task: Task, *, wait: bool) -> None:
-        """Stop the command a dead worker left running for ``task`` (TERM, then KILL)."""
-        from ggen.runner.control import control_path, stop_stale, task_identity
-
-        control = control_path(self.exec_options.control_dir, task.workspace, task.phase)
-        identity = task_identity(self.make.root, task.workspace, task.phase)
-        if wait:  # a new start of the task will write the same control file
-            stop_stale(control, identity, self.options.grace)
-        else:
-            threading.Thread(
-                target=stop_stale, args=(control, identity, self.options.grace)
-            ).start()
-
-    def _stop_strays(self) -> None:
-        """After a pool broke: stop the commands of this project still running. A worker killed
-        with a broken pool while it was starting a command leaves that command unrecorded,
-        so neither the worker nor the control files can stop it; its environment names it."""
-        from ggen.runner.control import stop_in_background, stray_groups
-
-        strays = stray_groups(self.make.root)
-        if strays:
-            self.console.warn(f"stopped {len(strays)} command(s) left by dead workers")
-        for thread in [stop_in_background(pgid, self.options.grace) for pgid in strays]:
-            thread.join()
+        return self.dispatch.retry(task, future)
 
     def failed_to_run(self, task: Task, error: BaseException) -> TaskResult:
-        """The failed result of a task whose future raised: its worker process died (the
-        command it left running is stopped too), or ggen's own machinery failed."""
-        from ggen.runner.pools import WorkerDied
+        return self.dispatch.failed_to_run(task, error).evolve(key=self.keys.get(task.id))
 
-        worker = "main"
-        attempts = 0
-        if isinstance(error, WorkerDied):
-            text = str(error)
-            worker = str(error.pid or "unknown")
-            attempts = self._deaths.get(task.id, 0) + 1
-            if attempts > 1:
-                text += f" (after {attempts} attempts, every one on a worker that died)"
-            self._stop_dead_workers_command(task, wait=False)
-        elif isinstance(error, WriteError):  # its log or control file
-            text = str(error)  # cannot write PATH: reason
-        else:
-            text = f"the worker failed: {type(error).__name__}: {error}".strip()
-        log = self._log_path(task)
-        log_rel = None
-        if log.exists():
-            with contextlib.suppress(OSError), open(log, "ab") as f:
-                f.write(f"\n[ggen] {text}\n".encode())
-                log_rel = os.path.relpath(log, self.root)
-        return TaskResult(
-            task.id,
-            task.workspace,
-            task.phase,
-            Status.FAILED,
-            key=self.keys.get(task.id),
-            error=text,
-            deps=task.deps,
-            finished_ms=int(time.time() * 1000),
-            worker=worker,
-            attempts=attempts,
-            log=log_rel,
-        )
+    def queue_ahead(self) -> int:
+        return self.dispatch.queue_ahead()
+
+    def cancel(self, future: Future[TaskResult]) -> bool:
+        return self.dispatch.cancel(future)
 
     def interrupt(self, hard: bool) -> None:
-        """Stop every running command's process group: TERM, then KILL after the grace period
-        (KILL at once if ``hard``). Workers start no new command, the pool resubmits nothing."""
-        from ggen.runner.control import request_stop, running_groups
-
-        control = self.exec_options.control_dir
-        request_stop(control)  # first: a command starting from now on sees it (control.py)
-        self.caching.interrupt()
-        stop_pool = getattr(self._executor, "interrupt", None)
-        if callable(stop_pool):
-            stop_pool()
-        for pgid in running_groups(control):
-            if hard:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pgid, signal.SIGKILL)
-            else:
-                # not a daemon: ggen does not exit before the KILL that ends the grace period
-                threading.Thread(target=kill_group, args=(pgid, self.options.grace)).start()
+        """Stop every running command (``Dispatcher.interrupt``) and the cache's work."""
+        self.dispatch.interrupt(hard, also=self.caching.interrupt)
 
     def close(self) -> None:
         """Shut the pool down (its workers finish what they run), clear the stop flag."""
-        from ggen.runner.control import clear_stop
-
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            if getattr(self._executor, "rebuilds", 0):
-                self._stop_strays()
-            self._executor = None
-        if self._inline is not None:
-            self._inline.shutdown(wait=True)
-            self._inline = None
-        if self._watchdog is not None:
-            self._watchdog.close()
-            self._watchdog = None
-        clear_stop(self.exec_options.control_dir)
+        self.dispatch.close()
         self.caching.close()
 
 
@@ -463,6 +291,9 @@ def schedule_run(
         CachingOptions(force=options.force, no_cache=options.no_cache),
     )
     session = Session(make, options, console, limits, caching)
+    all_run = options.no_cache or options.force or not root_state_path(make).exists()
+    if pool_needed(plan.tasks, limits, all_run=all_run):
+        session.dispatch.prestart()
     console.begin(len(plan.tasks))
     # SIGTERM and SIGHUP stop a run as Ctrl-C does: running commands get TERM, then KILL
     # (unless ignored when ggen started: ``nohup ggen run`` must outlive its terminal)

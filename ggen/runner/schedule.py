@@ -43,6 +43,13 @@ class TaskRunner(Protocol):
     def interrupt(self, hard: bool) -> None:
         """Stop every running task: TERM then KILL after the grace period, or KILL if hard."""
 
+    def queue_ahead(self) -> int:
+        """How many tasks may be submitted beyond the concurrency limit, to wait at the
+        executor: a worker that finishes one starts the next without waiting for this loop."""
+
+    def cancel(self, future: Future[TaskResult]) -> bool:
+        """Keep a submitted task from starting if it has not: True if it never will."""
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -187,6 +194,10 @@ def schedule(
         running[future] = task
         return False
 
+    def room() -> int:
+        """Tasks that may be submitted and not over: the cap, and those waiting ahead."""
+        return limits.cap() + runner.queue_ahead()
+
     def launch() -> None:
         """Prepare ready tasks in order while slots are free: finish those the cache answers,
         submit the others. When nothing runs, the first task to execute is held back until a
@@ -195,7 +206,8 @@ def schedule(
         held: Task | None = None
         while True:
             deferred: list[tuple[int, int, str]] = []
-            while ready and len(running) + (held is not None) < limits.cap() and not stopping:
+            # both are read at each turn: they grow once the executor exists
+            while ready and len(running) + (held is not None) < room() and not stopping:
                 item = heapq.heappop(ready)
                 task = by_id[item[2]]
                 if not may_start(task):
@@ -234,11 +246,25 @@ def schedule(
             if task.id not in results:
                 finish(task, _collect(runner, task, future, interrupted))
 
+    def withdraw() -> None:
+        """After a failure that stops the run, or an interrupt: the tasks submitted ahead, beyond
+        the cap, that no worker started never will (they end as not started). Those within the
+        cap run as they would without queueing ahead."""
+        for future, task in reversed(list(running.items())):  # the last submitted first
+            if len(running) <= limits.cap():
+                return
+            if runner.cancel(future):
+                del running[future]
+                submitted.discard(task.id)
+                free_slot(task)
+
     try:
         launch()
         while running:
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             reap(done)
+            if stopping:
+                withdraw()
             launch()
     except GgenError:
         # the run cannot go on: stop what runs, then let the error end it (with its exit code)
@@ -249,6 +275,7 @@ def schedule(
     except KeyboardInterrupt:
         interrupted = stopping = True
         try:
+            withdraw()  # first: the workers that stop take none of them
             runner.interrupt(hard=False)
         except KeyboardInterrupt:  # a second Ctrl-C right away
             runner.interrupt(hard=True)

@@ -93,6 +93,8 @@ def _phase_lines(p: Phase, make: Make, indent: str = "  ") -> list[str]:
     else:
         out.append(f"{indent}commands:")
         out += [f"{indent}  {i + 1}. {c}" for i, c in enumerate(p.commands)]
+        if not p.commands:
+            out[-1] += " none: the phase has nothing to do"
     return out
 
 
