@@ -376,7 +376,7 @@ def validate(
 
     make = _load(warn=not strict)
     if strict and make.warnings:
-        from ggen.make_loader import strict_error
+        from ggen.make.loader import strict_error
 
         raise strict_error(make.warnings, "--strict")
     print(validate_text(make), end="")
@@ -527,7 +527,7 @@ def init(
     from ggen.atomic import write_text_atomic
     from ggen.init import gather, make_plan, render_files, report
     from ggen.make import MAKE_FILE
-    from ggen.make_loader import load_make_text
+    from ggen.make.loader import load_make_text
 
     if Path(MAKE_FILE).exists() and not (force or dry_run):
         raise UsageError(f"{MAKE_FILE} already exists here: use --force to replace it")

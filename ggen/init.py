@@ -2,7 +2,7 @@
 
 The repository already says most of what make.toml needs: its package manager's manifests name
 the workspaces (``[project] workspaces = "auto"`` reads them at every load, see
-``ggen.discover``), its package.json files hold the scripts (``script = "NAME"`` phases, see
+``ggen.make.discover``), its package.json files hold the scripts (``script = "NAME"`` phases, see
 ``ggen.scripts``), and a ``turbo.json`` describes the tasks. ``gather`` reads those facts;
 ``plan_from_turbo`` and ``plan_from_scripts`` turn them into phases; ``render`` writes the
 TOML text. Everything but ``gather`` is pure, so each rule is tested on plain values.
@@ -46,9 +46,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ggen.discover import Found, Source, discover, sources_present
 from ggen.errors import ConfigError
 from ggen.make import MAKE_FILE
+from ggen.make.discover import Found, Source, discover, sources_present
 
 TURBO_FILES = ("turbo.json", "turbo.jsonc")
 TURBO_DEFAULT = "$TURBO_DEFAULT$"

@@ -1,4 +1,4 @@
-"""Tests of ggen.discover: workspaces found in npm, yarn, pnpm, Cargo and uv manifests, and how
+"""Tests of ggen.make.discover: workspaces found in npm, yarn, pnpm, Cargo and uv manifests, and how
 ``[project] workspaces`` brings them into the ``Make`` snapshot (overrides, errors)."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from monorepo import write_tree
 
-from ggen.discover import Found, Source, discover, sources_present
 from ggen.errors import ConfigError, CycleError
 from ggen.make import MAKE_FILE, load_make
+from ggen.make.discover import Found, Source, discover, sources_present
 
 
 def pkg(name: str | None, **fields: object) -> str:

@@ -11,7 +11,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from monorepo import ggen, write_tree
 
-from ggen.discover import Source
 from ggen.errors import ConfigError
 from ggen.init import (
     Facts,
@@ -28,7 +27,8 @@ from ggen.init import (
     strip_jsonc,
 )
 from ggen.make import Phase
-from ggen.make_loader import load_make_text
+from ggen.make.discover import Source
+from ggen.make.loader import load_make_text
 
 
 def _phases(doc: dict[str, Any], **kw: Any) -> dict[str, PhaseSpec]:

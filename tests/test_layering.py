@@ -28,14 +28,7 @@ ROOT = Path(ggen.__file__).parent
 
 # Loops known and planned to go, each as the set of modules it may run through; a cycle within
 # one of them is excused. Keep this empty: the layering is only visible while it is.
-KNOWN_LOOPS: tuple[frozenset[str], ...] = (
-    # the configuration: the model (make) loads itself through make_loader, which reads
-    # make_values, workspace discovery and package scripts, which all import the model; and
-    # discover and make_values import each other. To become one package (ggen/config/).
-    frozenset(
-        {"ggen.make", "ggen.make_loader", "ggen.make_values", "ggen.discover", "ggen.scripts"}
-    ),
-)
+KNOWN_LOOPS: tuple[frozenset[str], ...] = ()
 
 
 def module_name(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""Tests of ggen.scripts: package.json scripts as the commands of ``script = NAME`` phases."""
+"""Tests of ggen.make.scripts: package.json scripts as the commands of ``script = NAME`` phases."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from monorepo import ggen, last_summary, statuses, write_tree
 
 from ggen.errors import EXIT_TASK_FAILED, EXIT_USAGE, ConfigError
 from ggen.make import load_make
-from ggen.runner.execute import ExecOptions, task_spec
-from ggen.scripts import (
+from ggen.make.scripts import (
     PACKAGE_FILE,
     bin_dirs,
     read_packages,
@@ -22,6 +21,7 @@ from ggen.scripts import (
     script_commands,
     wanted_scripts,
 )
+from ggen.runner.execute import ExecOptions, task_spec
 
 MAKE = """\
 [project]

@@ -8,8 +8,8 @@ import pytest
 from monorepo import write_tree
 
 from ggen.errors import ConfigError
-from ggen.make_loader import load_make
-from ggen.toml_lines import key_line, key_path
+from ggen.make.loader import load_make
+from ggen.make.toml_lines import key_line, key_path
 
 DOC = '''[project]
 name = "shop"

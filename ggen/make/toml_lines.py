@@ -1,19 +1,17 @@
-"""Where in a TOML document a key path is written, for the line number of an error message.
+"""TOML files: reading one with errors that name the place, and the line a key was written on.
 
-TOML parsers give positions for syntax errors only; a key that parses but is wrong (an unknown
-key, a value of the wrong type, a reference to nothing) is reported by its dotted path, such as
-``lifecycle.build.timeout`` or ``workspace."@acme/ui".path``. ``key_line`` scans the text for
-the table headers and ``key = value`` lines and answers the line that writes the longest leading
-part of that path: the key itself when it is written on a line of its own, else the header of
-its table, else the first dotted key inside it (``lifecycle.build.outputs = [...]``). Inline
-tables and arrays count as their key's line. Multi-line strings are skipped, so a command that
-looks like ``key = value`` is never taken for one.
+``read_toml`` turns every failure (I/O, encoding, syntax) into a ``ConfigError`` naming the
+file, line and column; ``key_line`` finds where a key of a loaded table stands, for messages.
 """
 
 from __future__ import annotations
 
 import json
 import re
+
+import tomli
+
+from ggen.errors import ConfigError
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
 _BASIC = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -95,3 +93,59 @@ def key_line(text: str, key: str) -> int | None:
         if best is None or score > best[0]:
             best = (score, number)
     return best[1] if best else None
+
+
+_DECODE_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def read_toml(path: str, display: str) -> dict[str, object]:
+    """Parse one TOML file; every failure (I/O, encoding, syntax) becomes a ConfigError."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
+        raise ConfigError(
+            "not found", file=display, hint="create make.toml or use -C DIR to name the project"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read: {exc.strerror or exc}", file=display, hint="check the file's permissions"
+        ) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        start = exc.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
+        line = raw.count(b"\n", 0, start) + 1
+        column = start - (raw.rfind(b"\n", 0, start) + 1) + 1
+        raise ConfigError(
+            "not valid UTF-8", file=display, line=line, column=column, hint="save it as UTF-8"
+        ) from None
+    try:
+        return tomli.loads(text)
+    except tomli.TOMLDecodeError as exc:
+        message, line_no, column_no = _syntax_error_parts(exc)
+        raise ConfigError(
+            message, file=display, line=line_no, column=column_no, hint="fix the TOML syntax"
+        ) from None
+    except ValueError as exc:  # tomli lets int() refuse numbers of more than 4300 digits
+        raise ConfigError(str(exc), file=display, hint="shorten the number") from None
+    except RecursionError:
+        raise ConfigError(
+            "arrays or inline tables are nested too deeply",
+            file=display,
+            hint="flatten the nesting",
+        ) from None
+
+
+def _syntax_error_parts(exc: tomli.TOMLDecodeError) -> tuple[str, int | None, int | None]:
+    """Message, line and column of a TOML syntax error (attributes in tomli >= 2.1, else text)."""
+    message = getattr(exc, "msg", None)
+    line = getattr(exc, "lineno", None)
+    column = getattr(exc, "colno", None)
+    if isinstance(message, str) and isinstance(line, int):
+        return message, line, column if isinstance(column, int) else None
+    text = str(exc)
+    found = _DECODE_POSITION.search(text)
+    if found is None:
+        return text, None, None
+    return text[: found.start()].rstrip(), int(found.group(1)), int(found.group(2))

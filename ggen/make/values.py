@@ -1,6 +1,6 @@
 """Typed access to parsed make.toml tables, and the reading of TOML files.
 
-Owns what the loader (``ggen.make_loader``) builds on: ``_Table`` (typed getters that turn every
+Owns what the loader (``ggen.make.loader``) builds on: ``Table`` (typed getters that turn every
 wrong value into a ``ConfigError`` naming file, key path and fix), TOML type names and key
 quoting for messages, did-you-mean suggestions, ``[env]`` parsing, size parsing (``parse_size``),
 ``_read_toml``, which reads and decodes one file with line/column errors, and the checks of the
@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, NoReturn
 import tomli
 
 from ggen.errors import ConfigError, UsageError
-from ggen.make import MAX_TIMEOUT_S, ConfigWarning, Env
+from ggen.make.model import MAX_TIMEOUT_S, ConfigWarning, Env
 
 if TYPE_CHECKING:
-    from ggen.discover import Source
+    from ggen.make.discover import Source
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*")
@@ -44,7 +44,7 @@ _SIZE_UNITS: Mapping[str, int] = MappingProxyType(
         "tib": 1024**4,
     }
 )
-_SIZE_HINT = 'write a byte count or a size such as "500MB", "5GB" or "1.5GiB"'
+SIZE_HINT = 'write a byte count or a size such as "500MB", "5GB" or "1.5GiB"'
 _DECODE_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 _EXPECTED_HINT: Mapping[str, str] = MappingProxyType(
@@ -60,19 +60,19 @@ _EXPECTED_HINT: Mapping[str, str] = MappingProxyType(
 )
 
 
-def _quote(name: str) -> str:
+def quote_key(name: str) -> str:
     """``name`` as it would be written as a TOML key: bare when possible, else quoted."""
     if _BARE_KEY.fullmatch(name):
         return name
     return json.dumps(name, ensure_ascii=False)
 
 
-def _join(prefix: str, name: str) -> str:
+def join_key(prefix: str, name: str) -> str:
     """The key path of ``name`` inside the table at ``prefix``."""
-    return f"{prefix}.{_quote(name)}" if prefix else _quote(name)
+    return f"{prefix}.{quote_key(name)}" if prefix else quote_key(name)
 
 
-def _type_name(value: object) -> str:
+def type_name(value: object) -> str:
     """The TOML name of the type of a parsed value, for messages."""
     if isinstance(value, bool):
         return "boolean"
@@ -131,40 +131,42 @@ def typo_of(name: str, known: Iterable[str]) -> str | None:
     return best[1] if best else None
 
 
-def _suggest(word: str, choices: Iterable[str]) -> str | None:
+def suggest(word: str, choices: Iterable[str]) -> str | None:
     """The closest of ``choices`` to ``word`` (a likely typo), if any is close enough."""
     found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return found[0] if found else None
 
 
-def _listing(names: Sequence[str], limit: int = 12) -> str:
+def listing(names: Sequence[str], limit: int = 12) -> str:
     """A short, readable list of names for a hint."""
-    shown = ", ".join(_quote(n) for n in names[:limit])
+    shown = ", ".join(quote_key(n) for n in names[:limit])
     if len(names) > limit:
         shown += f", ... ({len(names) - limit} more)"
     return shown or "none"
 
 
-def _number(value: float) -> str:
+def format_number(value: float) -> str:
     """A number for a message; integers too long to print (TOML allows them) are summarised."""
     if isinstance(value, int) and value.bit_length() > 64:
         return "a number too large to use"
     return str(value)
 
 
-def _fail(file: str, key: str | None, message: str, hint: str | None = None) -> NoReturn:
+def raise_error(file: str, key: str | None, message: str, hint: str | None = None) -> NoReturn:
     raise ConfigError(message, file=file, key=key or None, hint=hint)
 
 
 def _wrong_type(file: str, key: str, expected: str, value: object) -> NoReturn:
-    _fail(file, key, f"expected {expected}, got {_type_name(value)}", _EXPECTED_HINT.get(expected))
+    raise_error(
+        file, key, f"expected {expected}, got {type_name(value)}", _EXPECTED_HINT.get(expected)
+    )
 
 
-class _Table:
+class Table:
     """One parsed TOML table with the file and key path it came from, for typed access.
 
     ``warnings`` is the load's list of things ignored (shared by every table of a load), where
-    ``check_keys`` and ``_parse_env`` put what they do not read.
+    ``check_keys`` and ``parse_env`` put what they do not read.
     """
 
     __slots__ = ("data", "file", "path", "warnings")
@@ -184,16 +186,16 @@ class _Table:
     @classmethod
     def of(
         cls, value: object, file: str, path: str, warnings: list[ConfigWarning] | None = None
-    ) -> _Table:
+    ) -> Table:
         if not isinstance(value, dict):
             _wrong_type(file, path, "a table", value)
         return cls(value, file, path, warnings)
 
     def key(self, name: str) -> str:
-        return _join(self.path, name)
+        return join_key(self.path, name)
 
     def fail(self, name: str | None, message: str, hint: str | None = None) -> NoReturn:
-        _fail(self.file, self.path if name is None else self.key(name), message, hint)
+        raise_error(self.file, self.path if name is None else self.key(name), message, hint)
 
     def warn(self, name: str, message: str, hint: str | None = None) -> None:
         """Record that the key ``name`` of this table is ignored: what it is, what is read."""
@@ -216,13 +218,13 @@ class _Table:
             close = None if name in old else typo_of(name, known)
             if close is not None:
                 self.fail(name, f'{what}, did you mean "{close}"?')
-            self.warn(name, what, f"known here: {_listing(known, 20)}")
+            self.warn(name, what, f"known here: {listing(known, 20)}")
 
-    def sub(self, name: str) -> _Table | None:
+    def sub(self, name: str) -> Table | None:
         value = self.data.get(name)
         if value is None:
             return None
-        return _Table.of(value, self.file, self.key(name), self.warnings)
+        return Table.of(value, self.file, self.key(name), self.warnings)
 
     def str_(self, name: str) -> str | None:
         value = self.data.get(name)
@@ -262,7 +264,9 @@ class _Table:
         if value < minimum or (maximum is not None and value > maximum):
             bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
             self.fail(
-                name, f"must be {bound}, got {_number(value)}", f"write a whole number {bound}"
+                name,
+                f"must be {bound}, got {format_number(value)}",
+                f"write a whole number {bound}",
             )
         return value
 
@@ -286,10 +290,10 @@ class _Table:
 def _check_nul(file: str, key: str, text: str) -> None:
     """Refuse a NUL character: no command, path, name or environment value can hold one."""
     if "\0" in text:
-        _fail(file, key, "contains a NUL character", "remove it")
+        raise_error(file, key, "contains a NUL character", "remove it")
 
 
-def check_name(table: _Table, name: str, what: str) -> None:
+def check_name(table: Table, name: str, what: str) -> None:
     """A workspace or phase name reaches commands as ``GGEN_WORKSPACE``/``GGEN_PHASE``, and an
     environment value cannot hold a NUL character."""
     if "\0" in name:
@@ -304,7 +308,7 @@ def _env_name_error(name: str) -> str | None:
     return None
 
 
-def _parse_env(
+def parse_env(
     value: object, file: str, path: str, warnings: list[ConfigWarning] | None = None
 ) -> dict[str, str]:
     """An ``[env]`` table: names to strings; integers, floats and booleans become strings.
@@ -312,7 +316,7 @@ def _parse_env(
     A table in place of a value is the old format's per-environment profile
     (``[env.production]``): ignored, with a warning in ``warnings``; so is any other value
     that is not a string, number or boolean (an array), which the old loader ignored too."""
-    table = _Table.of(value, file, path, warnings)
+    table = Table.of(value, file, path, warnings)
     env: dict[str, str] = {}
     for name, raw in table.data.items():
         if isinstance(raw, dict):
@@ -337,7 +341,7 @@ def _parse_env(
         else:
             table.warn(
                 name,
-                f"expected a string, got {_type_name(raw)}",
+                f"expected a string, got {type_name(raw)}",
                 'write NAME = "value"',
             )
             continue
@@ -347,11 +351,11 @@ def _parse_env(
     return env
 
 
-def _sorted_env(env: Mapping[str, str]) -> Env:
+def sorted_env(env: Mapping[str, str]) -> Env:
     return tuple(sorted(env.items()))
 
 
-def _size_bytes(value: object) -> int | None:
+def size_bytes(value: object) -> int | None:
     """Bytes from an integer or a size such as ``"500MB"``; None when it is neither."""
     if isinstance(value, bool):
         return None
@@ -376,11 +380,11 @@ def parse_size(value: object, what: str = "size") -> int:
     Shared by ``[cache] max_size`` and the command line; ``what`` names the option in the
     ``UsageError`` raised for anything that is not a positive size.
     """
-    size = _size_bytes(value)
+    size = size_bytes(value)
     if size is None:
-        raise UsageError(f"{what}: cannot read {json.dumps(str(value))} as a size ({_SIZE_HINT})")
+        raise UsageError(f"{what}: cannot read {json.dumps(str(value))} as a size ({SIZE_HINT})")
     if size <= 0:
-        raise UsageError(f"{what}: must be positive, got {_number(size)} ({_SIZE_HINT})")
+        raise UsageError(f"{what}: must be positive, got {format_number(size)} ({SIZE_HINT})")
     return size
 
 
@@ -390,9 +394,13 @@ def _read_toml(path: str, display: str) -> dict[str, object]:
         with open(path, "rb") as fh:
             raw = fh.read()
     except FileNotFoundError:
-        _fail(display, None, "not found", "create make.toml or use -C DIR to name the project")
+        raise_error(
+            display, None, "not found", "create make.toml or use -C DIR to name the project"
+        )
     except OSError as exc:
-        _fail(display, None, f"cannot read: {exc.strerror or exc}", "check the file's permissions")
+        raise_error(
+            display, None, f"cannot read: {exc.strerror or exc}", "check the file's permissions"
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -436,13 +444,13 @@ def _decode_error_parts(exc: tomli.TOMLDecodeError) -> tuple[str, int | None, in
 # -- [project] workspaces ----------------------------------------------------------------------
 
 
-def _workspace_sources(table: _Table, root: str) -> tuple[Source, ...]:
+def workspace_sources(table: Table, root: str) -> tuple[Source, ...]:
     """``[project] workspaces``: the sources to discover workspaces from (none when absent).
 
     ``"auto"`` means every source the root declares a workspace in; a list names them, and an
     unknown name is an error suggesting the nearest one.
     """
-    from ggen.discover import Source, sources_present
+    from ggen.make.discover import Source, sources_present
 
     value = table.data.get("workspaces")
     if value is None:
@@ -452,8 +460,8 @@ def _workspace_sources(table: _Table, root: str) -> tuple[Source, ...]:
     names = [s.value for s in Source]
     hint = 'write "auto" or a list of: ' + ", ".join(json.dumps(n) for n in names)
     if not isinstance(value, (list, str)):
-        _fail(
-            table.file, table.key("workspaces"), f"expected a list, got {_type_name(value)}", hint
+        raise_error(
+            table.file, table.key("workspaces"), f"expected a list, got {type_name(value)}", hint
         )
     sources: list[Source] = []
     for i, name in enumerate([value] if isinstance(value, str) else value):
@@ -461,9 +469,9 @@ def _workspace_sources(table: _Table, root: str) -> tuple[Source, ...]:
         if not isinstance(name, str):
             _wrong_type(table.file, key, "a string", name)
         if name not in names:
-            close = _suggest(name, [*names, "auto"])
+            close = suggest(name, [*names, "auto"])
             more = f', did you mean "{close}"?' if close else ""
-            _fail(table.file, key, f"unknown workspace source {json.dumps(name)}{more}", hint)
+            raise_error(table.file, key, f"unknown workspace source {json.dumps(name)}{more}", hint)
         sources.append(Source(name))
     return tuple(sources)
 
@@ -471,9 +479,9 @@ def _workspace_sources(table: _Table, root: str) -> tuple[Source, ...]:
 # -- fields of a [lifecycle.NAME] table ---------------------------------------------------------
 
 
-def _phase_commands(table: _Table) -> tuple[tuple[str, ...], str | None]:
+def phase_commands(table: Table) -> tuple[tuple[str, ...], str | None]:
     """(commands, script): exactly one of ``command`` (one), ``commands`` (a non-empty list)
-    and ``script`` (a package.json script name, run by ``ggen.scripts``), no empty one. As the
+    and ``script`` (a package.json script name, run by ``ggen.make.scripts``), no empty one. As the
     old loader did, a phase with none of them loads with no command (a warning), and one with
     ``command`` and ``commands`` runs ``command`` (a warning)."""
     given = [k for k in ("command", "commands", "script") if k in table.data]
@@ -514,7 +522,7 @@ def _phase_commands(table: _Table) -> tuple[tuple[str, ...], str | None]:
         table.fail("commands", "must list at least one command", 'write ["cmd1", "cmd2"]')
     for i, command in enumerate(commands):
         if not command.strip():
-            _fail(
+            raise_error(
                 table.file,
                 f"{table.key('commands')}[{i}]",
                 "must not be empty",
@@ -523,7 +531,7 @@ def _phase_commands(table: _Table) -> tuple[tuple[str, ...], str | None]:
     return commands, None
 
 
-def _phase_workspaces(table: _Table) -> tuple[str, ...] | None:
+def phase_workspaces(table: Table) -> tuple[str, ...] | None:
     """``workspaces``: None when absent (every workspace), else a non-empty list."""
     listed = table.str_list("workspaces")
     if listed is not None and not listed:
@@ -535,7 +543,7 @@ def _phase_workspaces(table: _Table) -> tuple[str, ...] | None:
     return listed
 
 
-def _phase_globs(table: _Table, name: str) -> tuple[str, ...] | None:
+def phase_globs(table: Table, name: str) -> tuple[str, ...] | None:
     """``inputs`` or ``outputs``: relative patterns (``//`` = the root; outputs stay inside)."""
     patterns = table.str_list(name)
     if patterns is None:
@@ -543,16 +551,16 @@ def _phase_globs(table: _Table, name: str) -> tuple[str, ...] | None:
     for i, pattern in enumerate(patterns):
         key = f"{table.key(name)}[{i}]"
         if not pattern:
-            _fail(table.file, key, "must not be empty", "remove it")
+            raise_error(table.file, key, "must not be empty", "remove it")
         if pattern.startswith("/") and not pattern.startswith("//"):
-            _fail(
+            raise_error(
                 table.file,
                 key,
                 f"absolute path {json.dumps(pattern)}",
                 'write it relative to the workspace, or start it with "//" for the root',
             )
         if name == "outputs" and ".." in pattern.split("/"):
-            _fail(
+            raise_error(
                 table.file,
                 key,
                 f"{json.dumps(pattern)} leaves the workspace",
@@ -561,17 +569,17 @@ def _phase_globs(table: _Table, name: str) -> tuple[str, ...] | None:
     return patterns
 
 
-def _phase_env_inputs(table: _Table) -> tuple[str, ...]:
+def phase_env_inputs(table: Table) -> tuple[str, ...]:
     """``env_inputs``: environment variable names whose values enter the key."""
     names = table.str_list("env_inputs") or ()
     for i, name in enumerate(names):
         problem = _env_name_error(name)
         if problem:
-            _fail(table.file, f"{table.key('env_inputs')}[{i}]", problem, "fix the name")
+            raise_error(table.file, f"{table.key('env_inputs')}[{i}]", problem, "fix the name")
     return names
 
 
-def _phase_timeout(table: _Table) -> float | None:
+def phase_timeout(table: Table) -> float | None:
     """``timeout``: a positive number of seconds up to ``MAX_TIMEOUT_S``, or None."""
     value = table.data.get("timeout")
     if value is None:
@@ -583,7 +591,7 @@ def _phase_timeout(table: _Table) -> float | None:
         table.fail(
             "timeout",
             f"must be a positive number of seconds up to {MAX_TIMEOUT_S} (a week), "
-            f"got {_number(value)}",
+            f"got {format_number(value)}",
             "write e.g. timeout = 600, or remove it for no timeout",
         )
     return seconds

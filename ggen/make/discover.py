@@ -599,7 +599,7 @@ def _read_yaml(root: str, rel: str) -> object:
 
 
 def _read_toml(root: str, rel: str) -> dict[str, Any]:
-    from ggen.make_values import _read_toml as read
+    from ggen.make.toml_lines import read_toml as read
 
     if not os.path.isfile(os.path.join(root, rel)):
         _read_text(root, rel)  # the error names the file

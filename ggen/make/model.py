@@ -1,24 +1,16 @@
-"""make.toml -> an immutable, picklable snapshot of the project (``Make``), with validation.
+"""The configuration model: an immutable, picklable snapshot of the project (``Make``).
 
 The snapshot is what every other part of ggen reads: the planner builds the task graph from it,
-workers receive it once (pickled) and never read make.toml themselves.
-
-This module owns the model (frozen dataclasses) and the public entry points ``load_make``,
-``find_make_file`` and ``parse_size``. The machinery behind them lives in ``ggen.make_loader``
-(schema, workspace files, cross-references, cycles) and ``ggen.make_values`` (typed access to
-TOML tables, reading TOML, sizes); it is imported on first use, so importing the model stays
-cheap. The loader turns every problem with a file into a ``ConfigError`` naming the file, the
-key path and the fix.
+workers receive it once (pickled) and never read make.toml themselves. It is made by
+``ggen.make.loader`` and imported by everyone through ``ggen.make``.
 """
 
 from __future__ import annotations
 
 import enum
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 
 MAKE_FILE = "make.toml"
 ROOT_WORKSPACE = "."
@@ -244,43 +236,3 @@ class Make:
     def default_workspaces(self) -> tuple[str, ...]:
         """The workspaces a phase runs on when it lists none: all declared, else the root."""
         return tuple(w.name for w in self.workspaces) or (ROOT_WORKSPACE,)
-
-
-# ------------------------------------------------------------------------------- entry points
-# The implementations import tomli, difflib and the like: they are loaded on first use only.
-
-
-def find_make_file(root: str | os.PathLike[str]) -> Path:
-    """The root make.toml of the project that the directory ``root`` lies in.
-
-    The nearest make.toml with a ``[project]`` table in ``root`` or above it (a workspace's own
-    make.toml has none), so ggen works from any directory of a project. Raises ``ConfigError``
-    when ``root`` is not a directory or no make.toml is found.
-    """
-    from ggen.make_loader import find_make_file as find
-
-    return find(root)
-
-
-def load_make(start: str | os.PathLike[str]) -> Make:
-    """Read, validate and snapshot the project that the directory ``start`` lies in.
-
-    Reads the root make.toml and the make.toml of every workspace that has one, checks every key,
-    type, path and cross-reference, and returns the immutable ``Make``. Any problem raises a
-    ``ConfigError`` (``CycleError`` for a workspace dependency cycle) naming file, key and fix.
-    """
-    from ggen.make_loader import load_make as load
-
-    return load(start)
-
-
-def parse_size(value: object, what: str = "size") -> int:
-    """Bytes from an integer or a size such as ``"500MB"``, ``"5GB"``, ``"1.5GiB"``.
-
-    KB/MB/GB/TB are powers of 1000, KiB/MiB/GiB/TiB powers of 1024 (units are case-insensitive).
-    Shared by ``[cache] max_size`` and the command line; ``what`` names the option in the
-    ``UsageError`` raised for anything that is not a positive size.
-    """
-    from ggen.make_values import parse_size as parse
-
-    return parse(value, what)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ggen.errors import ConfigError, CycleError
-from ggen.make import (
+from ggen.make.model import (
     MAKE_FILE,
     MAX_JOBS,
     MAX_RETRIES,
@@ -36,32 +36,32 @@ from ggen.make import (
     Project,
     Workspace,
 )
-from ggen.make_values import (
-    _SIZE_HINT,
-    _fail,
-    _join,
-    _listing,
-    _number,
-    _parse_env,
-    _phase_commands,
-    _phase_env_inputs,
-    _phase_globs,
-    _phase_timeout,
-    _phase_workspaces,
-    _quote,
-    _read_toml,
-    _size_bytes,
-    _sorted_env,
-    _suggest,
-    _Table,
-    _type_name,
-    _workspace_sources,
+from ggen.make.toml_lines import read_toml
+from ggen.make.values import (
+    SIZE_HINT,
+    Table,
     check_name,
+    format_number,
+    join_key,
+    listing,
+    parse_env,
+    phase_commands,
+    phase_env_inputs,
+    phase_globs,
+    phase_timeout,
+    phase_workspaces,
+    quote_key,
+    raise_error,
+    size_bytes,
+    sorted_env,
+    suggest,
+    type_name,
     typo_of,
+    workspace_sources,
 )
 
 if TYPE_CHECKING:
-    from ggen.discover import Found
+    from ggen.make.discover import Found
 
 _TOP_KEYS = ("project", "env", "cache", "executor", "workspace", "lifecycle", "hooks")
 _WORKSPACE_FILE_KEYS = ("env", "lifecycle")
@@ -93,7 +93,7 @@ _PROJECT_HEADER = re.compile(r"^[ \t]*\[[ \t]*project[ \t]*\][ \t]*(?:#.*)?$", r
 # Keys and tables that the old system's files carry and its loader ignored. Each is a warning
 # ("ignored"), never a did-you-mean error, however close it is to a key ggen reads: `execution`
 # is two edits from `executor`, `cache_key` starts like `cache`. Other unknown names are errors
-# only when they are a likely typo of a known key (make_values.typo_of), else warnings too.
+# only when they are a likely typo of a known key (ggen.make.values.typo_of), else warnings too.
 _OLD_TOP = frozenset(
     {
         "scripts",
@@ -154,18 +154,18 @@ def find_make_file(root: str | os.PathLike[str]) -> Path:
         return file
     display = os.path.normpath(file)
     if os.path.isfile(root_path):
-        _fail(
+        raise_error(
             os.path.normpath(root_path),
             None,
             "not a directory",
             "name the project directory (the one that holds make.toml), not a file",
         )
     if not os.path.isdir(root_path):
-        _fail(
+        raise_error(
             display, None, f"no such directory: {root_path}", "use -C DIR with a project directory"
         )
     if os.path.exists(file) and not os.path.isfile(file):
-        _fail(display, None, "not a regular file", "make.toml must be a file")
+        raise_error(display, None, "not a regular file", "make.toml must be a file")
     parent = os.path.abspath(root_path)
     while (up := os.path.dirname(parent)) != parent:
         parent = up
@@ -174,7 +174,7 @@ def find_make_file(root: str | os.PathLike[str]) -> Path:
             return candidate
     if os.path.isfile(file):
         return file  # no project anywhere above: loading it says that [project] is missing
-    _fail(
+    raise_error(
         display, None, "not found", "create make.toml or use -C DIR to name the project directory"
     )
 
@@ -212,7 +212,7 @@ def load_make(start: str | os.PathLike[str]) -> Make:
     root_given = os.fspath(file.parent)
     display = os.path.normpath(file)
     try:
-        doc = _read_toml(os.fspath(file), display)
+        doc = read_toml(os.fspath(file), display)
         return _Loader(root_given, os.path.realpath(root_given), display).load(doc)
     except ConfigError as err:
         _add_line(err)
@@ -245,7 +245,7 @@ def _add_line(err: ConfigError) -> None:
     """Give an error about a key (not about syntax) the line that writes that key."""
     if err.line is not None or not err.key or not err.file:
         return
-    from ggen.toml_lines import key_line
+    from ggen.make.toml_lines import key_line
 
     try:
         with open(err.file, encoding="utf-8-sig") as fh:
@@ -257,7 +257,7 @@ def _add_line(err: ConfigError) -> None:
 
 def _located(warnings: Sequence[ConfigWarning]) -> tuple[ConfigWarning, ...]:
     """The warnings with the line that writes each key (each file read once)."""
-    from ggen.toml_lines import key_line
+    from ggen.make.toml_lines import key_line
 
     texts: dict[str, str | None] = {}
     located = []
@@ -304,10 +304,10 @@ class _Loader:
         self.pending: dict[str, str] = {}  # workspace make.toml texts not written yet
 
     def load(self, doc: dict[str, object]) -> Make:
-        top = _Table(doc, self.file, "", self.warnings)
+        top = Table(doc, self.file, "", self.warnings)
         top.check_keys(_TOP_KEYS, old=_OLD_TOP)
         project = self.project(top)
-        env = _parse_env(doc.get("env", {}), self.file, "env", self.warnings)
+        env = parse_env(doc.get("env", {}), self.file, "env", self.warnings)
         cache = self.cache(top.sub("cache"))
         executor = self.executor(top.sub("executor"))
         lifecycle = self.lifecycle(top.sub("lifecycle"), self.file, MAKE_FILE)
@@ -323,7 +323,7 @@ class _Loader:
         ws_names = [w.name for w in workspaces]
         known_ws = {*ws_names, ROOT_WORKSPACE}
         for ws in workspaces:
-            key = f"{_join('workspace', ws.name)}.depends_on"
+            key = f"{join_key('workspace', ws.name)}.depends_on"
             self.check_refs(self.file, key, ws.depends_on, known_ws, ws_names, "workspace")
         self.check_phase_refs(lifecycle, self.file, known_ws, ws_names, phase_names)
         for ws in workspaces:
@@ -338,7 +338,7 @@ class _Loader:
         return Make(
             root=self.root_real,
             project=project,
-            env=_sorted_env(env),
+            env=sorted_env(env),
             cache=cache,
             executor=executor,
             workspaces=workspaces,
@@ -359,17 +359,17 @@ class _Loader:
             names.update(p.script for p in ws.phases if p.script is not None)
         if not names:
             return ()
-        from ggen.scripts import read_packages, wanted_scripts
+        from ggen.make.scripts import read_packages, wanted_scripts
 
         paths = [".", *(w.path for w in workspaces)]
         return read_packages(self.root_real, self.root_given, paths, wanted_scripts(names))
 
     # -- simple tables ------------------------------------------------------------------------
 
-    def project(self, top: _Table) -> Project:
+    def project(self, top: Table) -> Project:
         table = top.sub("project")
         if table is None:
-            _fail(
+            raise_error(
                 self.file,
                 "project",
                 "missing [project] table",
@@ -385,7 +385,7 @@ class _Loader:
             strict=table.bool_("strict", False),
         )
 
-    def cache(self, table: _Table | None) -> CacheConfig:
+    def cache(self, table: Table | None) -> CacheConfig:
         if table is None:
             return CacheConfig()
         table.check_keys(_CACHE_KEYS, old=_OLD_CACHE)
@@ -395,12 +395,14 @@ class _Loader:
         max_size = None
         if "max_size" in table.data:
             raw = table.data["max_size"]
-            max_size = _size_bytes(raw)
+            max_size = size_bytes(raw)
             if max_size is None:
-                shown = json.dumps(raw) if isinstance(raw, str) else _type_name(raw)
-                table.fail("max_size", f"cannot read {shown} as a size", _SIZE_HINT)
+                shown = json.dumps(raw) if isinstance(raw, str) else type_name(raw)
+                table.fail("max_size", f"cannot read {shown} as a size", SIZE_HINT)
             if max_size <= 0:
-                table.fail("max_size", f"must be positive, got {_number(max_size)}", _SIZE_HINT)
+                table.fail(
+                    "max_size", f"must be positive, got {format_number(max_size)}", SIZE_HINT
+                )
         remote = table.str_("remote")
         if remote is not None and not remote.startswith(("http://", "https://")):
             table.fail(
@@ -416,7 +418,7 @@ class _Loader:
             remote_timeout=_remote_timeout(table),
         )
 
-    def executor(self, table: _Table | None) -> ExecutorConfig:
+    def executor(self, table: Table | None) -> ExecutorConfig:
         if table is None:
             return ExecutorConfig()
         table.check_keys(_EXECUTOR_KEYS)
@@ -425,7 +427,7 @@ class _Loader:
         if written is not None:
             choices = [k.value for k in ExecutorKind]
             if written not in choices:
-                close = _suggest(written, choices)
+                close = suggest(written, choices)
                 more = f', did you mean "{close}"?' if close else ""
                 table.fail(
                     "kind",
@@ -437,7 +439,7 @@ class _Loader:
             kind=kind, scheduler=table.str_("scheduler"), jobs=table.int_("jobs", 1, MAX_JOBS)
         )
 
-    def hooks(self, table: _Table | None, phases: Mapping[str, str]) -> Hooks:
+    def hooks(self, table: Table | None, phases: Mapping[str, str]) -> Hooks:
         if table is None:
             return Hooks()
         names = list(phases)
@@ -466,7 +468,7 @@ class _Loader:
             listed = table.str_list(key, single=True) or ()
             for i, hook in enumerate(listed):
                 if hook not in phases and typo_of(hook, names) is None:  # as the old loader
-                    table.warn(key, f'no phase "{hook}"', f"phases: {_listing(names)}")
+                    table.warn(key, f'no phase "{hook}"', f"phases: {listing(names)}")
                     continue
                 index = f"[{i}]" if isinstance(table.data[key], list) else ""
                 self.check_ref(self.file, f"{table.key(key)}{index}", hook, phases, names, "phase")
@@ -485,13 +487,13 @@ class _Loader:
 
     # -- phases -------------------------------------------------------------------------------
 
-    def lifecycle(self, table: _Table | None, file: str, source: str) -> tuple[Phase, ...]:
+    def lifecycle(self, table: Table | None, file: str, source: str) -> tuple[Phase, ...]:
         if table is None:
             return ()
         return tuple(self.phase(name, value, file, source) for name, value in table.data.items())
 
     def phase(self, name: str, value: object, file: str, source: str) -> Phase:
-        table = _Table.of(value, file, _join("lifecycle", name), self.warnings)
+        table = Table.of(value, file, join_key("lifecycle", name), self.warnings)
         if not name or name.startswith("^") or ":" in name:
             table.fail(
                 None,
@@ -503,25 +505,25 @@ class _Loader:
         if isinstance(table.data.get("watch"), (str, list)):
             table.fail(
                 "watch",
-                f"expected a boolean, got {_type_name(table.data['watch'])}",
+                f"expected a boolean, got {type_name(table.data['watch'])}",
                 "watch = true marks a long-running phase (a dev server); files go in inputs",
             )
-        commands, script = _phase_commands(table)
-        env = _parse_env(table.data.get("env", {}), file, table.key("env"), self.warnings)
+        commands, script = phase_commands(table)
+        env = parse_env(table.data.get("env", {}), file, table.key("env"), self.warnings)
         return Phase(
             name=name,
             commands=commands,
             script=script,
             description=table.str_("description"),
-            workspaces=_phase_workspaces(table),
+            workspaces=phase_workspaces(table),
             parallel=table.opt_bool("parallel"),
             depends_on=table.str_list("depends_on") or (),
-            inputs=_phase_globs(table, "inputs"),
-            outputs=_phase_globs(table, "outputs") or (),
-            env=_sorted_env(env),
-            env_inputs=_phase_env_inputs(table),
+            inputs=phase_globs(table, "inputs"),
+            outputs=phase_globs(table, "outputs") or (),
+            env=sorted_env(env),
+            env_inputs=phase_env_inputs(table),
             cache=table.bool_("cache", True),
-            timeout=_phase_timeout(table),
+            timeout=phase_timeout(table),
             retries=table.int_("retries", 0, MAX_RETRIES) or 0,
             watch=table.bool_("watch", False),
             port=table.int_("port", 1, 65535),
@@ -530,14 +532,14 @@ class _Loader:
 
     # -- workspaces ---------------------------------------------------------------------------
 
-    def discover(self, top: _Table) -> tuple[Found, ...]:
+    def discover(self, top: Table) -> tuple[Found, ...]:
         """The workspaces that ``[project] workspaces`` says to read from the manifests."""
         project = top.sub("project")
         if project is None or "workspaces" not in project.data:
             return ()
-        from ggen.discover import ROOT_FILES, discover
+        from ggen.make.discover import ROOT_FILES, discover
 
-        sources = _workspace_sources(project, self.root_given)
+        sources = workspace_sources(project, self.root_given)
         # with "auto", a root manifest that declares no workspace yet may declare one later
         auto = project.data.get("workspaces") == "auto"
         roots = dict.fromkeys(ROOT_FILES.values() if auto else (ROOT_FILES[s] for s in sources))
@@ -547,7 +549,7 @@ class _Loader:
         return found
 
     def workspaces(
-        self, table: _Table | None, root_env: Mapping[str, str], discovered: Sequence[Found] = ()
+        self, table: Table | None, root_env: Mapping[str, str], discovered: Sequence[Found] = ()
     ) -> tuple[Workspace, ...]:
         """The discovered workspaces (in discovery order), each with its ``[workspace.NAME]``
         table applied where one has its name, then the other tables in file order."""
@@ -557,9 +559,9 @@ class _Loader:
         entries += [(n, v) for n, v in declared.items() if n not in by_name]
         found: list[Workspace] = []
         by_dir: dict[str, str] = {}
-        root_env_sorted = _sorted_env(root_env)
+        root_env_sorted = sorted_env(root_env)
         for name, value in entries:
-            ws = _Table.of(value, self.file, _join("workspace", name), self.warnings)
+            ws = Table.of(value, self.file, join_key("workspace", name), self.warnings)
             if not name:
                 ws.fail(None, "a workspace name must not be empty", "name the workspace")
             check_name(ws, name, "workspace")
@@ -621,17 +623,17 @@ class _Loader:
         if rel in self.pending:
             doc = _toml_text(self.pending[rel], display)
         else:
-            doc = _read_toml(os.path.join(real, MAKE_FILE), display)
+            doc = read_toml(os.path.join(real, MAKE_FILE), display)
         self.read.append(f"{rel}/{MAKE_FILE}")
-        top = _Table(doc, display, "", self.warnings)
+        top = Table(doc, display, "", self.warnings)
         top.check_keys(_WORKSPACE_FILE_KEYS, "a workspace make.toml (only [env] and [lifecycle])")
         env = dict(root_env)
         if "env" in doc:
-            env.update(_parse_env(doc["env"], display, "env", self.warnings))
+            env.update(parse_env(doc["env"], display, "env", self.warnings))
         phases = self.lifecycle(top.sub("lifecycle"), display, f"{rel}/{MAKE_FILE}")
-        return _sorted_env(env), phases
+        return sorted_env(env), phases
 
-    def resolve(self, ws: _Table, written: str) -> tuple[str, str]:
+    def resolve(self, ws: Table, written: str) -> tuple[str, str]:
         """The workspace directory as (posix path relative to the root, real absolute path).
 
         Symlinks are resolved; the result must be a directory inside the project root. Each
@@ -640,11 +642,11 @@ class _Loader:
         key = ws.key("path")
         shown = json.dumps(written)
         if not written:
-            _fail(self.file, key, "must not be empty", 'use "." for the project root')
+            raise_error(self.file, key, "must not be empty", 'use "." for the project root')
         if "\0" in written:
-            _fail(self.file, key, "contains a NUL character", "fix the path")
+            raise_error(self.file, key, "contains a NUL character", "fix the path")
         if os.path.isabs(written):
-            _fail(
+            raise_error(
                 self.file,
                 key,
                 f"{shown} is an absolute path",
@@ -656,7 +658,7 @@ class _Loader:
             real = os.path.realpath(os.path.join(self.root_real, written))
             self.check_inside(key, shown, real)
             if not os.path.exists(real):
-                _fail(
+                raise_error(
                     self.file,
                     key,
                     f"{shown} does not exist",
@@ -676,7 +678,7 @@ class _Loader:
                 self.walked[rel] = (real, is_dir)
             self.check_inside(key, shown, real)
         if not is_dir:
-            _fail(self.file, key, f"{shown} is not a directory", "point it at a directory")
+            raise_error(self.file, key, f"{shown} is not a directory", "point it at a directory")
         rel_path = "." if real == self.root_real else real[len(self.root_prefix) :]
         return rel_path.replace(os.sep, "/"), real
 
@@ -686,14 +688,14 @@ class _Loader:
         try:
             st = os.lstat(candidate)
         except (FileNotFoundError, NotADirectoryError):
-            _fail(
+            raise_error(
                 self.file,
                 key,
                 f"{shown} does not exist (no {candidate})",
                 "create the directory or fix the path",
             )
         except OSError as exc:
-            _fail(
+            raise_error(
                 self.file,
                 key,
                 f"cannot access {candidate}: {exc.strerror or exc}",
@@ -702,7 +704,7 @@ class _Loader:
         if stat.S_ISLNK(st.st_mode):
             real = os.path.realpath(candidate)
             if not os.path.exists(real):
-                _fail(
+                raise_error(
                     self.file,
                     key,
                     f"{shown} does not exist ({candidate} is a broken link)",
@@ -713,7 +715,7 @@ class _Loader:
 
     def check_inside(self, key: str, shown: str, real: str) -> None:
         if real != self.root_real and not real.startswith(self.root_prefix):
-            _fail(
+            raise_error(
                 self.file,
                 key,
                 f"{shown} is outside the project root (it resolves to {real})",
@@ -734,15 +736,17 @@ class _Loader:
         """Fail unless ``name`` is one of the ``known`` workspaces or phases."""
         if name in known:
             return
-        close = _suggest(name, ordered)
+        close = suggest(name, ordered)
         more = f', did you mean "{close}"?' if close else ""
         declare = (
-            f"[workspace.{_quote(name)}]" if what == "workspace" else f"[lifecycle.{_quote(name)}]"
+            f"[workspace.{quote_key(name)}]"
+            if what == "workspace"
+            else f"[lifecycle.{quote_key(name)}]"
         )
         hint = f"declare {declare} or fix the name"
         if close is None:
-            hint += f"; {what}s: {_listing(ordered)}"
-        _fail(file, key, f'unknown {what} "{name}"{more}', hint)
+            hint += f"; {what}s: {listing(ordered)}"
+        raise_error(file, key, f'unknown {what} "{name}"{more}', hint)
 
     def check_refs(
         self,
@@ -766,7 +770,7 @@ class _Loader:
     ) -> None:
         ordered = list(phase_names)
         for phase in phases:
-            key = _join("lifecycle", phase.name)
+            key = join_key("lifecycle", phase.name)
             if phase.workspaces is not None:
                 self.check_refs(
                     file,
@@ -799,7 +803,7 @@ class _Loader:
             raise CycleError(
                 "workspace cycle: " + " -> ".join(cycle),
                 file=self.file,
-                key=f"{_join('workspace', cycle[0])}.depends_on",
+                key=f"{join_key('workspace', cycle[0])}.depends_on",
                 hint=hint,
             )
 
@@ -833,17 +837,17 @@ def _find_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:
     return None
 
 
-def _remote_timeout(table: _Table) -> float | None:
+def _remote_timeout(table: Table) -> float | None:
     """``[cache] remote_timeout``: seconds, above 0 and at most a day, or None."""
     value = table.data.get("remote_timeout")
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        table.fail("remote_timeout", f"expected a number of seconds, got {_type_name(value)}")
+        table.fail("remote_timeout", f"expected a number of seconds, got {type_name(value)}")
     if not 0 < value <= 86400:  # NaN fails this too
         table.fail(
             "remote_timeout",
-            f"must be above 0 and at most 86400 seconds, got {_number(value)}",
+            f"must be above 0 and at most 86400 seconds, got {format_number(value)}",
             "write e.g. remote_timeout = 120",
         )
     return float(value)
