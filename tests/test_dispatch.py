@@ -144,6 +144,12 @@ class Project:
         return {ws: (s, e) for ws, (s, e) in spans.items()}
 
 
+# the cases that need a worker process to lose or to interrupt: inline has none (it runs
+# the command in ggen's own process, which takes the interrupt itself)
+POOLS = [k for k in KINDS if k is not ExecutorKind.INLINE]
+over_pools = pytest.mark.parametrize("kind", POOLS, ids=[k.value for k in POOLS])
+
+
 @pytest.fixture(params=KINDS, ids=[k.value for k in KINDS])
 def kind(request: pytest.FixtureRequest) -> ExecutorKind:
     kind: ExecutorKind = request.param
@@ -248,11 +254,10 @@ def test_a_failing_command_is_retried(
     assert [e[0] for e in p.events()].count("start") == 4
 
 
+@over_pools
 def test_a_task_whose_worker_died_starts_again_while_retries_allow(
     tmp_path: Path, kind: ExecutorKind
 ) -> None:
-    if kind is ExecutorKind.INLINE:
-        pytest.skip("the inline executor has no worker to lose")
     if kind is ExecutorKind.DASK:  # a cluster of its own: its nannies start new workers
         with dask_cluster(tmp_path / "cluster") as own:
             _dead_workers(tmp_path, kind, own.address)
@@ -291,11 +296,10 @@ sleep 0.2
     assert "starting it again (attempt 2 of 2)" in log
 
 
+@over_pools
 def test_an_interrupt_stops_running_tasks_and_starts_no_other(
     tmp_path: Path, kind: ExecutorKind, scheduler: str | None
 ) -> None:
-    if kind is ExecutorKind.INLINE:
-        pytest.skip("an inline run takes the interrupt while it runs the command itself")
     p = Project(tmp_path / "p", kind, scheduler, 4, "sleep 30")
     control = p.root / ".ggen/control"
 
