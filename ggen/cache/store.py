@@ -41,17 +41,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import platformdirs
-
-from ggen.cache import blobs, maintenance
+from ggen.cache import blobs
 from ggen.cache.digest import DigestMemo, hash_bytes
 from ggen.cache.files import scan_outputs
 from ggen.cache.layout import blob_path, is_regular, manifest_path, unlink
-from ggen.cache.maintenance import Problem as Problem
-from ggen.cache.maintenance import ProblemKind as ProblemKind
-from ggen.cache.maintenance import StoreStats as StoreStats
-from ggen.cache.maintenance import VerifyReport as VerifyReport
 from ggen.cache.manifest import MANIFEST_VERSION as MANIFEST_VERSION
 from ggen.cache.manifest import CorruptEntry as CorruptEntry
 from ggen.cache.manifest import Manifest as Manifest
@@ -68,8 +63,29 @@ from ggen.cache.restore import restore_entry
 AUTO_PRUNE_LOW_WATER = 0.9  # automatic eviction frees down to this share of max_size
 
 
+if TYPE_CHECKING:
+    from ggen.cache.maintenance import Problem as Problem
+    from ggen.cache.maintenance import ProblemKind as ProblemKind
+    from ggen.cache.maintenance import StoreStats as StoreStats
+    from ggen.cache.maintenance import VerifyReport as VerifyReport
+
+# verify, prune, clear and stats are not on a run's path: their module (and what it
+# imports) loads on first use; its names stay importable from here
+_MAINTENANCE_NAMES = frozenset({"Problem", "ProblemKind", "StoreStats", "VerifyReport"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _MAINTENANCE_NAMES:
+        from ggen.cache import maintenance
+
+        return getattr(maintenance, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def default_cache_dir() -> Path:
     """The per-user cache directory (``~/.cache/ggen`` on Linux)."""
+    import platformdirs  # only without [cache] dir or GGEN_CACHE_DIR
+
     return Path(platformdirs.user_cache_dir("ggen", appauthor=False))
 
 
@@ -327,6 +343,8 @@ class Store:
         if self._size_estimate > self.max_size:
             target = int(self.max_size * AUTO_PRUNE_LOW_WATER)
             try:
+                from ggen.cache import maintenance
+
                 self._size_estimate = maintenance.prune(self.root, target)[1]
             except OSError as exc:
                 self._warn(f"cannot prune the cache at {self.root}: {exc.strerror or exc}")
@@ -363,11 +381,15 @@ class Store:
 
     def stats(self) -> StoreStats:
         """Count the entries and blobs and the bytes they take."""
+        from ggen.cache import maintenance
+
         return maintenance.stats(self.root)
 
     def verify(self, *, repair: bool = False) -> VerifyReport:
         """Check every blob and manifest; with ``repair``, remove what is bad
         (``ggen.cache.maintenance.verify``)."""
+        from ggen.cache import maintenance
+
         return maintenance.verify(self.root, repair=repair)
 
     def prune(self, max_size: int | None = None) -> int:
@@ -375,12 +397,16 @@ class Store:
         store's own bound; none: evict nothing), then remove blobs no entry needs and stale
         temp files. Returns the bytes freed."""
         bound = max_size if max_size is not None else self.max_size
+        from ggen.cache import maintenance
+
         freed, remaining = maintenance.prune(self.root, bound)
         self._size_estimate = remaining
         return freed
 
     def clear(self) -> None:
         """Remove every entry, blob and temp file."""
+        from ggen.cache import maintenance
+
         maintenance.clear(self.root)
         self._size_estimate = 0
 
