@@ -1,10 +1,10 @@
-"""Typed access to parsed make.toml tables, and the reading of TOML files.
+"""Typed access to parsed make.toml tables.
 
 Owns what the loader (``ggen.make.loader``) builds on: ``Table`` (typed getters that turn every
 wrong value into a ``ConfigError`` naming file, key path and fix), TOML type names and key
-quoting for messages, did-you-mean suggestions, ``[env]`` parsing, size parsing (``parse_size``),
-``_read_toml``, which reads and decodes one file with line/column errors, and the checks of the
-single-value fields of a ``[lifecycle.NAME]`` table (commands, globs, timeout...).
+quoting for messages, did-you-mean suggestions, ``[env]`` parsing, size parsing (``parse_size``)
+and the checks of the single-value fields of a ``[lifecycle.NAME]`` table (commands, globs,
+timeout...).
 
 Imported only when a make.toml is loaded or a size parsed, never by ``import ggen.make``.
 """
@@ -19,8 +19,6 @@ import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NoReturn
-
-import tomli
 
 from ggen.errors import ConfigError, UsageError
 from ggen.make.model import MAX_TIMEOUT_S, ConfigWarning, Env
@@ -45,7 +43,6 @@ _SIZE_UNITS: Mapping[str, int] = MappingProxyType(
     }
 )
 SIZE_HINT = 'write a byte count or a size such as "500MB", "5GB" or "1.5GiB"'
-_DECODE_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 _EXPECTED_HINT: Mapping[str, str] = MappingProxyType(
     {
@@ -386,59 +383,6 @@ def parse_size(value: object, what: str = "size") -> int:
     if size <= 0:
         raise UsageError(f"{what}: must be positive, got {format_number(size)} ({SIZE_HINT})")
     return size
-
-
-def _read_toml(path: str, display: str) -> dict[str, object]:
-    """Parse one TOML file; every failure (I/O, encoding, syntax) becomes a ConfigError."""
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except FileNotFoundError:
-        raise_error(
-            display, None, "not found", "create make.toml or use -C DIR to name the project"
-        )
-    except OSError as exc:
-        raise_error(
-            display, None, f"cannot read: {exc.strerror or exc}", "check the file's permissions"
-        )
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        start = exc.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
-        line = raw.count(b"\n", 0, start) + 1
-        column = start - (raw.rfind(b"\n", 0, start) + 1) + 1
-        raise ConfigError(
-            "not valid UTF-8", file=display, line=line, column=column, hint="save it as UTF-8"
-        ) from None
-    try:
-        return tomli.loads(text)
-    except tomli.TOMLDecodeError as exc:
-        message, line_no, column_no = _decode_error_parts(exc)
-        raise ConfigError(
-            message, file=display, line=line_no, column=column_no, hint="fix the TOML syntax"
-        ) from None
-    except ValueError as exc:  # tomli lets int() refuse numbers of more than 4300 digits
-        raise ConfigError(str(exc), file=display, hint="shorten the number") from None
-    except RecursionError:
-        raise ConfigError(
-            "arrays or inline tables are nested too deeply",
-            file=display,
-            hint="flatten the nesting",
-        ) from None
-
-
-def _decode_error_parts(exc: tomli.TOMLDecodeError) -> tuple[str, int | None, int | None]:
-    """Message, line and column of a TOML syntax error (attributes in tomli >= 2.1, else text)."""
-    message = getattr(exc, "msg", None)
-    line = getattr(exc, "lineno", None)
-    column = getattr(exc, "colno", None)
-    if isinstance(message, str) and isinstance(line, int):
-        return message, line, column if isinstance(column, int) else None
-    text = str(exc)
-    found = _DECODE_POSITION.search(text)
-    if found is None:
-        return text, None, None
-    return text[: found.start()].rstrip(), int(found.group(1)), int(found.group(2))
 
 
 # -- [project] workspaces ----------------------------------------------------------------------
