@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -256,7 +254,6 @@ def test_any_name_strace_prints_decodes_to_the_same_name(name: bytes) -> None:
     assert unescape(_strace_escape(name + b"7")) == os.fsdecode(name + b"7")
 
 
-@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
 def test_the_real_strace_output_is_understood(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "é.txt").write_text("x")
