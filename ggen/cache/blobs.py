@@ -49,14 +49,7 @@ def put_file(root: Path, path: Path) -> tuple[str, int, int]:
         return digest, size, 0
     tmp = tmp_file(root)
     try:
-        hasher = xxhash.xxh3_128()
-        size = 0
-        with open(path, "rb") as src, open(tmp, "wb") as out:
-            while chunk := src.read(COPY_CHUNK):
-                hasher.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-        digest = hasher.hexdigest()  # the file may have changed since it was hashed
+        digest, size = _copy_hashed(path, tmp)  # the file may have changed since it was hashed
         install(tmp, blob_path(root, digest))
     finally:
         unlink(tmp)
@@ -69,20 +62,25 @@ def put_log_file(root: Path, path: Path) -> tuple[str, int, int]:
     take in memory (and is rarely in the store already)."""
     tmp = tmp_file(root)
     try:
-        hasher = xxhash.xxh3_128()
-        size = 0
-        with open(path, "rb") as src, open(tmp, "wb") as out:
-            while chunk := src.read(COPY_CHUNK):
-                hasher.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-        digest = hasher.hexdigest()
+        digest, size = _copy_hashed(path, tmp)
         if touch(blob_path(root, digest)):
             return digest, 0, size
         install(tmp, blob_path(root, digest))
     finally:
         unlink(tmp)
     return digest, size, size
+
+
+def _copy_hashed(path: Path, tmp: str) -> tuple[str, int]:
+    """Copy ``path`` to ``tmp`` in chunks, hashing what is copied: (digest, size)."""
+    hasher = xxhash.xxh3_128()
+    size = 0
+    with open(path, "rb") as src, open(tmp, "wb") as out:
+        while chunk := src.read(COPY_CHUNK):
+            hasher.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+    return hasher.hexdigest(), size
 
 
 def open_blob(root: Path, digest: str) -> Iterator[bytes]:
